@@ -1,0 +1,29 @@
+"""Shared fixtures: repository paths and an offline guard."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SPEC = REPO / "spec"
+EXAMPLES = SPEC / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail any test that opens a network connection (tests never touch the network)."""
+
+    def guard(*args: object, **kwargs: object) -> None:
+        raise AssertionError("tests must not use the network")
+
+    monkeypatch.setattr(socket.socket, "connect", guard)
+    yield
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO

@@ -1,0 +1,29 @@
+"""Generated files in the repository equal what the code generates."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+
+from synthmark.record import SPEC_VERSION
+from synthmark.schema import render_schemas
+from tests.conftest import REPO
+
+
+def test_committed_schemas_match_generated() -> None:
+    for name, data in render_schemas().items():
+        committed = REPO / "schema" / name
+        assert committed.is_file(), f"schema/{name} missing: run `synthmark schema export`"
+        assert committed.read_bytes() == data, (
+            f"schema/{name} drifted: run `synthmark schema export`"
+        )
+
+
+def test_schemas_are_valid_2020_12_with_versioned_ids() -> None:
+    for name, data in render_schemas().items():
+        schema = json.loads(data)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        assert schema["$id"].endswith(f"/{SPEC_VERSION}/{name}")
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+        assert "GENERATED" in schema["$comment"]
