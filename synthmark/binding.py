@@ -54,8 +54,10 @@ def _float_hex(value: float) -> str:
 
 def canonical_descriptor(content: PixelContent) -> str:
     """Return the canonical descriptor JSON of ``content`` (spec section 6.3, steps 1-2)."""
-    dtype = content.array.dtype.newbyteorder("<") if content.array.dtype.itemsize > 1 else (
-        content.array.dtype
+    dtype = (
+        content.array.dtype.newbyteorder("<")
+        if content.array.dtype.itemsize > 1
+        else (content.array.dtype)
     )
     descriptor = {
         "bits_stored": int(content.bits_stored),
@@ -76,8 +78,10 @@ def digest_pixels(content: PixelContent) -> PixelDigest:
     """
     descriptor = canonical_descriptor(content)
     array = content.array
-    if array.dtype.itemsize > 1 and array.dtype.byteorder not in ("<", "|") and not (
-        array.dtype.byteorder == "=" and np.little_endian
+    if (
+        array.dtype.itemsize > 1
+        and array.dtype.byteorder not in ("<", "|")
+        and not (array.dtype.byteorder == "=" and np.little_endian)
     ):
         array = array.astype(array.dtype.newbyteorder("<"))
     fast = xxhash.xxh3_128()

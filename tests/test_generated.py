@@ -27,3 +27,12 @@ def test_schemas_are_valid_2020_12_with_versioned_ids() -> None:
         assert schema["$id"].endswith(f"/{SPEC_VERSION}/{name}")
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         assert "GENERATED" in schema["$comment"]
+
+
+def test_spec_field_tables_match_models() -> None:
+    from synthmark.spec_tables import render_field_tables
+
+    committed = (REPO / "spec" / "record-fields.md").read_text(encoding="utf-8")
+    assert committed == render_field_tables(), (
+        "spec/record-fields.md drifted: run `python -m synthmark.spec_tables`"
+    )

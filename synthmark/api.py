@@ -1,0 +1,452 @@
+"""The public Python API: stamp, verify and read records (the CLI only calls these).
+
+Verification follows the numbered steps of spec/synthmark.md section 9; comments cite them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from synthmark.binding import PixelDigest, digest_pixels
+from synthmark.carriers import Acknowledgment, CarrierFile, StandardLabel, open_image
+from synthmark.errors import (
+    OutputExistsError,
+    RecordInvalidError,
+    RecordMissingError,
+    RecordParseError,
+    SynthmarkError,
+    UsageError,
+    WriteFailedError,
+)
+from synthmark.record import (
+    SPEC_VERSION,
+    ContentBinding,
+    Derivation,
+    SynthmarkRecord,
+)
+from synthmark.records import canonical_json, parse_record
+from synthmark.sidecar import read_sidecar, sidecar_path, write_sidecar
+from synthmark.vocab import DerivationOperation
+
+RecordSource = Literal["embedded", "sidecar"]
+
+
+@dataclass(frozen=True)
+class FoundRecord:
+    """A record read from a file, and where it was found.
+
+    Attributes:
+        record: The validated record.
+        source: ``"embedded"`` (inside the file) or ``"sidecar"``.
+        sidecar_disagrees: True when both exist and their records differ.
+    """
+
+    record: SynthmarkRecord
+    source: RecordSource
+    sidecar_disagrees: bool = False
+
+
+def _locate(image: CarrierFile, path: Path) -> tuple[bytes | None, RecordSource | None, bool]:
+    # (2) embedded first, then the sidecar; report disagreement, use the embedded one.
+    embedded = image.read_record()
+    side = read_sidecar(path)
+    if embedded is not None:
+        disagrees = side is not None and side != embedded
+        if disagrees and side is not None:
+            try:
+                disagrees = parse_record(side) != parse_record(embedded)
+            except SynthmarkError:
+                disagrees = True
+        return embedded, "embedded", disagrees
+    if side is not None:
+        return side, "sidecar", False
+    return None, None, False
+
+
+def read_record(path: Path | str) -> FoundRecord:
+    """Read and validate the record a file carries (embedded, else its sidecar).
+
+    Raises:
+        RecordMissingError: when the file carries no record.
+        RecordInvalidError, RecordParseError: when the record is malformed.
+        SynthmarkError: when the file cannot be read.
+    """
+    path = Path(path)
+    image = open_image(path)
+    data, source, disagrees = _locate(image, path)
+    if data is None or source is None:
+        raise RecordMissingError("no synthmark record (embedded or sidecar)", path=path)
+    return FoundRecord(parse_record(data, path=path), source, disagrees)
+
+
+def digest_file(path: Path | str) -> PixelDigest:
+    """Compute the content binding digests of a file's decoded pixels (spec section 6)."""
+    path = Path(path)
+    return digest_pixels(open_image(path).pixels())
+
+
+def _acknowledgment(record: SynthmarkRecord) -> Acknowledgment:
+    generator = record.generator
+    if record.synthetic:
+        made_by = f" by {generator.name} {generator.version}" if generator else ""
+        summary = (
+            f"SYNTHETIC image ({record.digital_source_type.term}){made_by}; "
+            f"not a real patient acquisition; synthmark record {record.record_id}"
+        )
+    else:
+        summary = f"Real acquisition; synthmark record {record.record_id}"
+    sources: tuple[str, ...] = ()
+    if generator is not None:
+        sources = tuple(
+            s.dicom_sop_instance_uid
+            for s in generator.conditioning.sources
+            if s.dicom_sop_instance_uid is not None
+        )
+    return Acknowledgment(
+        synthetic=record.synthetic,
+        source_type=record.digital_source_type.value,
+        record_id=str(record.record_id),
+        summary=summary,
+        generator_manufacturer=generator.manufacturer if generator else None,
+        generator_name=generator.name if generator else None,
+        generator_version=generator.version if generator else None,
+        created=record.created,
+        source_instance_uids=sources,
+    )
+
+
+@dataclass(frozen=True)
+class StampResult:
+    """What :func:`stamp` wrote.
+
+    Attributes:
+        source: The input file.
+        dest: The stamped file.
+        record: The record as embedded, binding filled in.
+        digest: The content binding of the stamped pixels.
+        pixels_changed: Whether pixel values were changed (watermarking).
+        sidecar: The sidecar written, when the format cannot embed the record.
+    """
+
+    source: Path
+    dest: Path
+    record: SynthmarkRecord
+    digest: PixelDigest
+    pixels_changed: bool
+    sidecar: Path | None = None
+
+
+def stamp(
+    path: Path | str,
+    record: SynthmarkRecord | None,
+    *,
+    dest: Path | str | None = None,
+    in_place: bool = False,
+    overwrite: bool = False,
+    new_record_id: bool = False,
+    derived_from: Path | str | None = None,
+    operations: tuple[DerivationOperation, ...] = (),
+    sidecar: bool = False,
+) -> StampResult:
+    """Write ``record`` into a copy of ``path`` (or into ``path`` with ``in_place``).
+
+    The content binding is computed from the decoded pixels and filled into the record.
+    With ``derived_from``, the parent's record is the template when ``record`` is None,
+    and the new record carries the parent's id and the operations (chain of custody); a
+    child of a synthetic parent can never be stamped as real.
+
+    Args:
+        path: Input image.
+        record: The record to embed (its ``binding`` is replaced).
+        dest: Output path (required unless ``in_place``).
+        in_place: Overwrite the input (atomically).
+        overwrite: Allow replacing an existing ``dest``.
+        new_record_id: Give the record a fresh UUID (used when one template stamps many
+            files: a record describes exactly one image).
+        derived_from: A stamped parent image this one was made from.
+        operations: What was done to the parent (required with ``derived_from``).
+        sidecar: Also write ``<dest>.synthmark.json`` for formats that embed the record.
+
+    Raises:
+        UsageError: on contradictory arguments.
+        OutputExistsError: when ``dest`` exists and ``overwrite`` is false.
+        SynthmarkError: when the input cannot be read or the output written.
+    """
+    source = Path(path)
+    if in_place and dest is not None:
+        raise UsageError("give either an output path or in-place, not both")
+    if not in_place and dest is None:
+        raise UsageError("an output path is required unless stamping in place")
+    target = source if in_place else Path(dest)  # type: ignore[arg-type]
+    if not in_place and target.exists() and not overwrite:
+        raise OutputExistsError("output exists", path=target)
+    if not in_place and target.exists() and target.resolve() == source.resolve():
+        raise UsageError("output is the input; use --in-place to modify the original")
+
+    if derived_from is not None:
+        record = _derive(Path(derived_from), record, operations)
+    if record is None:
+        raise UsageError("a record is required (or --derived-from a stamped parent)")
+    if new_record_id:
+        record = record.model_copy(update={"record_id": uuid.uuid4()})
+
+    image = open_image(source)
+    content = image.pixels()
+    digest = digest_pixels(content)
+    bound = SynthmarkRecord.model_validate(
+        {
+            **record.model_dump(mode="python", exclude={"binding"}),
+            "binding": ContentBinding(
+                algorithm="synthmark-pixels/1", xxh3_128=digest.xxh3_128, sha256=digest.sha256
+            ),
+        }
+    )
+    record_json = canonical_json(bound)
+    image.write(target, record_json=record_json, ack=_acknowledgment(bound))
+    written_sidecar: Path | None = None
+    if sidecar or not _embeds(image):
+        written_sidecar = sidecar_path(target)
+        if not written_sidecar.exists() or read_sidecar(target) != record_json:
+            write_sidecar(target, record_json)
+    return StampResult(source, target, bound, digest, False, written_sidecar)
+
+
+def _embeds(image: CarrierFile) -> bool:
+    from synthmark.carriers import carrier_classes
+
+    for cls in carrier_classes():
+        if cls.name == image.format_name:
+            return cls.embeds_record
+    return True
+
+
+def _derive(
+    parent_path: Path, record: SynthmarkRecord | None, operations: tuple[DerivationOperation, ...]
+) -> SynthmarkRecord:
+    if not operations:
+        raise UsageError("--derived-from needs at least one --operation (e.g. resample)")
+    parent = read_record(parent_path).record
+    template = record if record is not None else parent
+    if parent.synthetic and not template.synthetic:
+        raise UsageError(
+            "the parent is synthetic, so an image derived from it is synthetic too",
+            hint="stamp the derived image with a synthetic record, or omit --record",
+        )
+    update: dict[str, object] = {
+        "derived_from": Derivation(
+            parent_record_id=parent.record_id,
+            parent_pixel_sha256=parent.binding.sha256 if parent.binding else None,
+            operations=list(operations),
+        ),
+    }
+    if record is None or record.record_id == parent.record_id:
+        update["record_id"] = uuid.uuid4()
+    data = template.model_dump(mode="python", exclude={"binding", "watermark"})
+    data.update(update)
+    return SynthmarkRecord.model_validate(data)
+
+
+class CheckState(StrEnum):
+    """Outcome of one verification step."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ABSENT = "absent"
+    NOT_CHECKED = "not_checked"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A reason a file does not verify (or a warning), with a stable code."""
+
+    code: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Result of verifying one file (spec section 9). Never a bare bool.
+
+    Attributes:
+        path: The file.
+        format: Carrier name, or None when the file could not be identified.
+        record_present: Whether a record was found.
+        record_source: ``embedded`` or ``sidecar``.
+        record_id: The record's id, when it parsed.
+        synthetic: What the record says, when it parsed.
+        schema: Record schema validity.
+        binding: Whether the binding matches the decoded pixels exactly.
+        standard_label: What the format's standard fields say (e.g. DICOM Synthetic Data).
+        label: Whether the standard fields agree with the record.
+        signature: Signature state (attestation work fills this in).
+        watermark: Watermark state (watermark work fills this in).
+        problems: Errors and warnings, each with a code.
+    """
+
+    path: Path
+    format: str | None = None
+    record_present: bool = False
+    record_source: RecordSource | None = None
+    record_id: str | None = None
+    synthetic: bool | None = None
+    schema: CheckState = CheckState.NOT_CHECKED
+    binding: CheckState = CheckState.NOT_CHECKED
+    standard_label: bool | None = None
+    label: CheckState = CheckState.NOT_CHECKED
+    signature: CheckState = CheckState.NOT_CHECKED
+    watermark: CheckState = CheckState.NOT_CHECKED
+    problems: tuple[Problem, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """True when no error-severity problem was found."""
+        return not any(p.severity == "error" for p in self.problems)
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict (stable keys) for ``--format json``."""
+        return {
+            "path": str(self.path),
+            "ok": self.ok,
+            "format": self.format,
+            "record_present": self.record_present,
+            "record_source": self.record_source,
+            "record_id": self.record_id,
+            "synthetic": self.synthetic,
+            "schema": self.schema.value,
+            "binding": self.binding.value,
+            "standard_label_synthetic": self.standard_label,
+            "label": self.label.value,
+            "signature": self.signature.value,
+            "watermark": self.watermark.value,
+            "problems": [
+                {"code": p.code, "severity": p.severity, "message": p.message}
+                for p in self.problems
+            ],
+        }
+
+
+# Verification problem codes (stable; documented in spec section 9).
+NO_RECORD = "SMV001"
+RECORD_INVALID = "SMV002"
+RECORD_UNPARSEABLE = "SMV003"
+BINDING_MISMATCH = "SMV004"
+BINDING_ABSENT = "SMV005"
+LABEL_CONTRADICTS_RECORD = "SMV006"
+SIDECAR_DISAGREES = "SMV007"
+UNKNOWN_SPEC_VERSION = "SMV008"
+
+
+def verify(path: Path | str) -> Verification:
+    """Verify one file: record, schema, binding and standard label (spec section 9).
+
+    Unreadable or corrupt files are *not* raised: they come back as a failed
+    :class:`Verification` whose problem carries the error's code, so a batch goes on.
+    """
+    path = Path(path)
+    problems: list[Problem] = []
+    # (1) identify the format by content.
+    try:
+        image = open_image(path)
+    except SynthmarkError as exc:
+        return Verification(path, problems=(Problem(exc.code, exc.message),))
+    result: dict[str, object] = {"format": image.format_name}
+    try:
+        label = image.standard_label()
+        result["standard_label"] = label.synthetic
+        # (2) locate the record.
+        data, source, disagrees = _locate(image, path)
+    except SynthmarkError as exc:
+        problems.append(Problem(exc.code, exc.message))
+        return Verification(path, problems=tuple(problems), **result)  # type: ignore[arg-type]
+    if data is None:
+        problems.append(Problem(NO_RECORD, "no synthmark record (embedded or sidecar)"))
+        return Verification(
+            path, problems=tuple(problems), schema=CheckState.ABSENT,
+            binding=CheckState.ABSENT, **result,  # type: ignore[arg-type]
+        )
+    result.update(record_present=True, record_source=source)
+    if disagrees:
+        problems.append(
+            Problem(SIDECAR_DISAGREES, "sidecar record differs from embedded one", "warning")
+        )
+    # (3) parse and validate, (4) spec version.
+    try:
+        record = parse_record(data, path=path)
+    except RecordInvalidError as exc:
+        for location, message in exc.problems:
+            code = UNKNOWN_SPEC_VERSION if location == "spec_version" else RECORD_INVALID
+            problems.append(Problem(code, f"{location}: {message}"))
+        return Verification(
+            path, schema=CheckState.FAIL, problems=tuple(problems), **result,  # type: ignore[arg-type]
+        )
+    except RecordParseError as exc:
+        problems.append(Problem(RECORD_UNPARSEABLE, exc.message))
+        return Verification(
+            path, schema=CheckState.FAIL, problems=tuple(problems), **result,  # type: ignore[arg-type]
+        )
+    result.update(
+        record_id=str(record.record_id), synthetic=record.synthetic, schema=CheckState.PASS
+    )
+    # (5) recompute the content binding and compare both digests.
+    binding_state = CheckState.ABSENT
+    if record.binding is None:
+        problems.append(Problem(BINDING_ABSENT, "record has no content binding (not stamped)"))
+    else:
+        try:
+            digest = digest_pixels(image.pixels())
+        except SynthmarkError as exc:
+            problems.append(Problem(exc.code, exc.message))
+            binding_state = CheckState.NOT_CHECKED
+        else:
+            if (digest.xxh3_128, digest.sha256) == (record.binding.xxh3_128, record.binding.sha256):
+                binding_state = CheckState.PASS
+            else:
+                binding_state = CheckState.FAIL
+                problems.append(
+                    Problem(
+                        BINDING_MISMATCH,
+                        "content binding does not match the pixels "
+                        "(record transplanted or pixels edited after stamping)",
+                    )
+                )
+    result["binding"] = binding_state
+    # (6) the standard acknowledgment must not contradict the record.
+    result["label"] = _label_state(label, record, problems)
+    # (7) signatures and (8) watermark: filled in by the attestation and watermark work.
+    return Verification(path, problems=tuple(problems), **result)  # type: ignore[arg-type]
+
+
+def _label_state(label: StandardLabel, record: SynthmarkRecord, problems: list[Problem]) -> CheckState:
+    if label.synthetic is None:
+        return CheckState.ABSENT
+    if label.synthetic == record.synthetic:
+        return CheckState.PASS
+    said = "synthetic" if label.synthetic else "real"
+    problems.append(
+        Problem(
+            LABEL_CONTRADICTS_RECORD,
+            f"standard fields say {said} but the record says "
+            f"{'synthetic' if record.synthetic else 'real'}",
+        )
+    )
+    return CheckState.FAIL
+
+
+__all__ = [
+    "SPEC_VERSION",
+    "CheckState",
+    "FoundRecord",
+    "Problem",
+    "StampResult",
+    "Verification",
+    "WriteFailedError",
+    "digest_file",
+    "read_record",
+    "stamp",
+    "verify",
+]

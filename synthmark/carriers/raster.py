@@ -1,0 +1,423 @@
+"""PNG, JPEG and TIFF carrier via Pillow; spec/parts/raster-sidecar.md.
+
+The record lives in the JSON sidecar (:mod:`synthmark.sidecar`) for now; embedding via C2PA
+comes later. Pixels are the stored samples as Pillow decodes them, without EXIF orientation,
+colour management or palette tricks beyond expanding a palette to its colours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import struct
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from PIL import (
+    Image,
+    JpegImagePlugin,  # noqa: F401 - importing registers the decoder
+    PngImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+)
+
+from synthmark._atomic import atomic_write_bytes, atomic_writer
+from synthmark.carriers._base import (
+    Acknowledgment,
+    Carrier,
+    CarrierFile,
+    PixelContent,
+    StandardLabel,
+)
+from synthmark.errors import (
+    CorruptFileError,
+    EncodeError,
+    InputNotFoundError,
+    InputUnreadableError,
+    PixelDecodeError,
+    UnsupportedFormatError,
+)
+from synthmark.sidecar import write_sidecar
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*")
+# Pillow names JPEGs with an MPO (multi-picture) block "MPO"; the first picture is the JPEG.
+_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "TIFF": "TIFF"}
+# Decoders Pillow may try (the JPEG one also returns MPO images).
+_OPENERS = ["PNG", "JPEG", "TIFF"]
+# TIFF compressions Pillow writes losslessly; anything else is re-encoded uncompressed.
+_LOSSLESS_TIFF = {"raw", "tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits"}
+# Descriptive TIFF tags kept on re-encode; layout tags are Pillow's to write.
+_KEPT_TIFF_TAGS = (269, 270, 271, 272, 282, 283, 296, 305, 306, 315, 316, 33432)
+_COPY_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class _Mode:
+    """How one Pillow mode maps to canonical pixels."""
+
+    dtype: str
+    samples: int
+    photometric: str
+    bits_stored: int
+
+
+# Pillow mode -> canonical form. "1" becomes 0/1 in uint8; palettes are expanded (see
+# RasterFile.pixels); 16-bit grey keeps 16 bits.
+_MODES: dict[str, _Mode] = {
+    "1": _Mode("u1", 1, "MONOCHROME2", 1),
+    "L": _Mode("u1", 1, "MONOCHROME2", 8),
+    "LA": _Mode("u1", 2, "LA", 8),
+    "RGB": _Mode("u1", 3, "RGB", 8),
+    "RGBA": _Mode("u1", 4, "RGBA", 8),
+    "CMYK": _Mode("u1", 4, "CMYK", 8),
+    "I;16": _Mode("u2", 1, "MONOCHROME2", 16),
+    "I;16L": _Mode("u2", 1, "MONOCHROME2", 16),
+    "I;16B": _Mode("u2", 1, "MONOCHROME2", 16),
+    "I;16N": _Mode("u2", 1, "MONOCHROME2", 16),
+    "I": _Mode("i4", 1, "MONOCHROME2", 32),
+    "F": _Mode("f4", 1, "MONOCHROME2", 32),
+}
+
+
+@contextlib.contextmanager
+def _quiet_pillow() -> Iterator[None]:
+    """Silence Pillow's warnings: bomb warnings between 1x and 2x the pixel limit are not
+    errors here, and corrupt-tag warnings would otherwise leak to the CLI's stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        yield
+
+
+def _sniff_format(head: bytes) -> str | None:
+    if head.startswith(_PNG_MAGIC):
+        return "PNG"
+    if head.startswith(_JPEG_MAGIC):
+        return "JPEG"
+    if head[:4] in _TIFF_MAGICS:
+        return "TIFF"
+    return None
+
+
+def _pillow_error(exc: BaseException, path: Path, action: str) -> CorruptFileError:
+    return CorruptFileError(f"cannot {action} the image: {exc}", path=path)
+
+
+@dataclass(frozen=True)
+class _Info:
+    format: str
+    mode: str
+    size: tuple[int, int]
+    frames: int
+    wide_colour: bool  # more than 8 bits per colour sample, which Pillow truncates
+
+
+def _wide_colour(image: Image.Image, fmt: str, head: bytes) -> bool:
+    grey16 = image.mode.startswith("I") or image.mode == "F"
+    if grey16:
+        return False
+    if fmt == "PNG" and len(head) >= 26:
+        # IHDR: bit depth at byte 24, colour type at 25 (0 = grey, the only 16-bit Pillow keeps).
+        return head[24] == 16 and head[25] != 0
+    if fmt == "TIFF" and isinstance(image, TiffImagePlugin.TiffImageFile):
+        bits = image.tag_v2.get(258, (8,))
+        values = bits if isinstance(bits, tuple) else (bits,)
+        return any(int(b) > 8 for b in values)
+    return False
+
+
+class RasterFile(CarrierFile):
+    """An opened PNG, JPEG or TIFF file; only its header has been read."""
+
+    format_name: ClassVar[str] = "raster"
+
+    def __init__(self, path: Path, info: _Info) -> None:
+        super().__init__(path)
+        self.image_format = info.format
+        self.mode = info.mode
+        self.size = info.size
+        self.frames = info.frames
+        self._wide_colour = info.wide_colour
+
+    def read_record(self) -> bytes | None:
+        """Return ``None``: raster records live in the sidecar until C2PA embedding lands."""
+        return None
+
+    def standard_label(self) -> StandardLabel:
+        """Return an empty label: no standard raster field is read yet (C2PA comes later)."""
+        return StandardLabel(synthetic=None)
+
+    def _load(self) -> Image.Image:
+        try:
+            with _quiet_pillow(), Image.open(self.path, formats=_OPENERS) as image:
+                image.load()
+                return image
+        except FileNotFoundError as exc:
+            raise InputNotFoundError("no such file", path=self.path) from exc
+        except PermissionError as exc:
+            raise InputUnreadableError("permission denied", path=self.path) from exc
+        except (
+            Image.DecompressionBombError,
+            UnidentifiedImageError,
+            OSError,
+            ValueError,
+            SyntaxError,
+            struct.error,
+            EOFError,
+            KeyError,
+            TypeError,
+            IndexError,
+        ) as exc:
+            raise PixelDecodeError(
+                f"cannot decode the pixels: {exc}",
+                hint="the file is truncated or corrupt; restore it from its source",
+                path=self.path,
+            ) from exc
+
+    def pixels(self) -> PixelContent:
+        """Decode the stored samples to ``(rows, columns, samples)``.
+
+        Grey ``L`` is ``uint8`` with one sample, 16-bit grey ``uint16``, ``RGB``/``RGBA``
+        three/four ``uint8`` samples; bilevel ``1`` is ``uint8`` 0/1 (``bits_stored`` 1);
+        a palette (``P``) is expanded to ``RGB`` (``RGBA`` when it has transparency).
+        EXIF orientation is not applied: the binding covers the samples as stored.
+
+        Raises:
+            PixelDecodeError: for multi-frame files, colour with more than 8 bits per
+                sample (Pillow would truncate it), unsupported modes, or corrupt data.
+        """
+        if self.frames > 1:
+            raise PixelDecodeError(
+                f"multi-frame {self.image_format} ({self.frames} frames) is not supported",
+                hint="split the frames into separate files",
+                path=self.path,
+            )
+        if self._wide_colour:
+            raise PixelDecodeError(
+                "colour with more than 8 bits per sample cannot be decoded losslessly",
+                hint="convert to 8-bit colour or 16-bit grey",
+                path=self.path,
+            )
+        image = self._load()
+        if image.mode in ("P", "PA"):
+            keep_alpha = image.mode == "PA" or "transparency" in image.info
+            image = image.convert("RGBA" if keep_alpha else "RGB")
+        mode = _MODES.get(image.mode)
+        if mode is None:
+            raise PixelDecodeError(
+                f"unsupported image mode {image.mode}",
+                hint="convert to grey, RGB or RGBA",
+                path=self.path,
+            )
+        array = np.asarray(image)
+        if image.mode == "1":
+            array = array.astype(np.uint8)
+        if array.ndim == 2:
+            array = array[:, :, np.newaxis]
+        return PixelContent(array, "rows,columns,samples", mode.photometric, mode.bits_stored)
+
+    def write(
+        self,
+        dest: Path,
+        *,
+        record_json: bytes,
+        ack: Acknowledgment,
+        new_pixels: npt.NDArray[np.generic] | None = None,
+    ) -> None:
+        """Write the image to ``dest`` and the record to ``dest``'s sidecar.
+
+        Without ``new_pixels`` the image bytes are copied exactly (nothing is written when
+        ``dest`` is this file). With ``new_pixels`` PNG and TIFF are re-encoded losslessly
+        in the same format and mode (palettes become RGB/RGBA, the values are unchanged),
+        keeping text chunks, ICC profile, EXIF and resolution; JPEG is refused because it
+        cannot store pixels losslessly. The image is written before the sidecar, each
+        atomically.
+
+        Raises:
+            EncodeError: for JPEG, or new pixels of another shape or dtype.
+            WriteFailedError: on I/O failure.
+        """
+        if new_pixels is not None:
+            atomic_write_bytes(dest, self._encode(new_pixels))
+        elif not _same_file(self.path, dest):
+            with atomic_writer(dest) as out:
+                try:
+                    with open(self.path, "rb") as src:
+                        shutil.copyfileobj(src, out, _COPY_CHUNK)
+                except OSError as exc:
+                    raise InputUnreadableError(
+                        f"cannot read the file: {exc.strerror or exc}", path=self.path
+                    ) from exc
+        write_sidecar(dest, record_json)
+
+    def _encode(self, new_pixels: npt.NDArray[np.generic]) -> bytes:
+        if self.image_format == "JPEG":
+            raise EncodeError(
+                "JPEG cannot store changed pixels losslessly",
+                hint="convert the image to PNG first",
+                path=self.path,
+            )
+        current = self.pixels()
+        if new_pixels.shape != current.array.shape or not _same_type(
+            new_pixels.dtype, current.array.dtype
+        ):
+            raise EncodeError(
+                f"new pixels are {new_pixels.dtype.str} {new_pixels.shape}, the file stores "
+                f"{current.array.dtype.str} {current.array.shape}",
+                hint="keep the shape and dtype that pixels() returns",
+                path=self.path,
+            )
+        image = _to_image(new_pixels, current)
+        with _quiet_pillow(), Image.open(self.path, formats=_OPENERS) as original:
+            options = _save_options(original, self.image_format)
+        buffer = io.BytesIO()
+        try:
+            image.save(buffer, format=self.image_format, **options)
+        except (OSError, ValueError, KeyError) as exc:
+            raise EncodeError(f"Pillow cannot encode the pixels: {exc}", path=self.path) from exc
+        data = buffer.getvalue()
+        # Verify: what a reader decodes must be exactly what the caller binds.
+        with Image.open(io.BytesIO(data)) as check:
+            decoded = np.asarray(check if check.mode != "P" else check.convert("RGB"))
+        if image.mode == "1":
+            decoded = decoded.astype(np.uint8)
+        if decoded.ndim == 2:
+            decoded = decoded[:, :, np.newaxis]
+        same = decoded.shape == new_pixels.shape and np.array_equal(
+            decoded, new_pixels, equal_nan=decoded.dtype.kind == "f"
+        )
+        if not same:
+            raise EncodeError("the re-encoded image does not decode to the new pixels")
+        return data
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _same_type(a: np.dtype[Any], b: np.dtype[Any]) -> bool:
+    return a.kind == b.kind and a.itemsize == b.itemsize
+
+
+def _to_image(array: npt.NDArray[np.generic], current: PixelContent) -> Image.Image:
+    native = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("=")))
+    rows, columns = native.shape[:2]
+    if current.bits_stored == 1:
+        if native.max(initial=0) > 1:
+            raise EncodeError("bilevel images hold only 0 and 1")
+        return Image.fromarray(native[:, :, 0].astype(bool))
+    if current.photometric == "MONOCHROME2":
+        mode = {"u1": "L", "u2": "I;16", "i4": "I", "f4": "F"}[native.dtype.str[1:]]
+    else:
+        mode = current.photometric  # LA, RGB, RGBA, CMYK are Pillow mode names too
+    # frombytes with an explicit mode: fromarray would take a 4-sample array for RGBA.
+    return Image.frombytes(mode, (columns, rows), native.tobytes())
+
+
+def _save_options(original: Image.Image, fmt: str) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for key in ("icc_profile", "exif", "dpi"):
+        if key in original.info:
+            options[key] = original.info[key]
+    if fmt == "PNG":
+        text = getattr(original, "text", {})
+        if text:
+            info = PngImagePlugin.PngInfo()
+            for key, value in text.items():
+                info.add_text(key, value)
+            options["pnginfo"] = info
+        if "transparency" in original.info and original.mode not in ("P", "PA"):
+            options["transparency"] = original.info["transparency"]
+        options["optimize"] = False
+    elif fmt == "TIFF":
+        compression = original.info.get("compression", "raw")
+        options["compression"] = compression if compression in _LOSSLESS_TIFF else "raw"
+        if isinstance(original, TiffImagePlugin.TiffImageFile):
+            tags = TiffImagePlugin.ImageFileDirectory_v2()
+            for tag in _KEPT_TIFF_TAGS:
+                if tag in original.tag_v2:
+                    tags[tag] = original.tag_v2[tag]
+            options["tiffinfo"] = tags
+        options.pop("dpi", None)  # the resolution tags already carry it
+    return options
+
+
+class RasterCarrier(Carrier):
+    """PNG, JPEG and TIFF through Pillow; the record goes to the sidecar."""
+
+    name: ClassVar[str] = "raster"
+    embeds_record: ClassVar[bool] = False
+
+    @classmethod
+    def sniff(cls, head: bytes, path: Path) -> bool:
+        """Return whether ``head`` starts with the PNG, JPEG or classic TIFF signature."""
+        return _sniff_format(head) is not None
+
+    @classmethod
+    def open(cls, path: Path) -> RasterFile:
+        """Open ``path`` and read its header (Pillow decodes lazily).
+
+        Pillow's decompression-bomb guard stays on: an image of more than twice
+        ``Image.MAX_IMAGE_PIXELS`` is refused as corrupt.
+
+        Raises:
+            InputNotFoundError: when ``path`` does not exist.
+            InputUnreadableError: on permission or I/O errors.
+            UnsupportedFormatError: when the content is none of PNG, JPEG, TIFF.
+            CorruptFileError: when the header is truncated or malformed.
+        """
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(64)
+        except FileNotFoundError as exc:
+            raise InputNotFoundError("no such file", path=path) from exc
+        except OSError as exc:
+            raise InputUnreadableError(
+                f"cannot read the file: {exc.strerror or exc}", path=path
+            ) from exc
+        expected = _sniff_format(head)
+        if expected is None:
+            raise UnsupportedFormatError("not a PNG, JPEG or TIFF file", path=path)
+        try:
+            with _quiet_pillow(), Image.open(path, formats=_OPENERS) as image:
+                fmt = _FORMATS.get(image.format or "", "")
+                info = _Info(
+                    format=fmt,
+                    mode=image.mode,
+                    size=image.size,
+                    frames=int(getattr(image, "n_frames", 1)),
+                    wide_colour=_wide_colour(image, fmt, head),
+                )
+        except PermissionError as exc:
+            raise InputUnreadableError("permission denied", path=path) from exc
+        except (
+            Image.DecompressionBombError,
+            UnidentifiedImageError,
+            OSError,
+            ValueError,
+            SyntaxError,
+            struct.error,
+            EOFError,
+            KeyError,
+            TypeError,
+            IndexError,
+        ) as exc:
+            raise _pillow_error(exc, path, "open") from exc
+        if info.format != expected:
+            raise CorruptFileError(
+                f"signature says {expected} but Pillow reads {info.format or 'nothing'}",
+                path=path,
+            )
+        return RasterFile(path, info)

@@ -1,0 +1,129 @@
+"""``synthmark stamp``."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import click
+
+from synthmark.vocab import DerivationOperation
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--record", "record_path", type=click.Path(path_type=Path, dir_okay=False),
+    help="Record JSON to embed (its binding is filled in).",
+)
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path),
+    help="Output file (one input) or folder (several inputs or a folder).",
+)
+@click.option("--in-place", is_flag=True, help="Modify the inputs themselves (atomically).")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option(
+    "--derived-from", type=click.Path(path_type=Path, dir_okay=False),
+    help="A stamped parent image this one was made from.",
+)
+@click.option(
+    "--operation", "operations", multiple=True,
+    type=click.Choice([op.value for op in DerivationOperation]),
+    help="What was done to the parent (repeatable; with --derived-from).",
+)
+@click.option("--sidecar", is_flag=True, help="Also write <output>.synthmark.json.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Stamp files in parallel processes.")
+def stamp(
+    inputs: tuple[Path, ...],
+    record_path: Path | None,
+    output: Path | None,
+    in_place: bool,
+    overwrite: bool,
+    derived_from: Path | None,
+    operations: tuple[str, ...],
+    sidecar: bool,
+    jobs: int,
+) -> None:
+    """Embed a record, bound to the pixels, in images (DICOM, NIfTI, PNG/JPEG/TIFF).
+
+    Originals are never modified unless --in-place. With several inputs (or a folder),
+    each file gets its own record id and -o names a folder that mirrors the inputs.
+    """
+    from synthmark.cli import EXIT_USAGE, exit_with
+    from synthmark.cli._walk import iter_inputs
+    from synthmark.errors import ConfigError, RecordInvalidError, UsageError
+    from synthmark.records import load_record
+
+    if in_place == (output is not None):
+        raise UsageError("give exactly one of -o/--output and --in-place")
+    record = None
+    if record_path is not None:
+        try:
+            record = load_record(record_path)
+        except RecordInvalidError as exc:
+            raise ConfigError(exc.message, path=record_path, hint=exc.hint) from exc
+    elif derived_from is None:
+        raise UsageError("--record is required (or --derived-from a stamped parent)")
+    many = len(inputs) > 1 or any(p.is_dir() for p in inputs)
+    jobs_list: list[tuple[Path, Path | None]] = []
+    for source in iter_inputs(inputs):
+        if in_place:
+            jobs_list.append((source, None))
+        elif not many:
+            jobs_list.append((source, output))
+        else:
+            assert output is not None
+            base = next((p for p in inputs if p.is_dir() and source.is_relative_to(p)), None)
+            relative = source.relative_to(base) if base is not None else Path(source.name)
+            jobs_list.append((source, output / relative))
+    tasks = [
+        (src, dst, record, many, overwrite, derived_from, operations, sidecar)
+        for src, dst in jobs_list
+    ]
+    failures = 0
+    if jobs > 1 and len(tasks) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(_stamp_one, tasks))
+    else:
+        results = [_stamp_one(task) for task in tasks]
+    for ok, line in results:
+        click.echo(line, err=not ok)
+        failures += not ok
+    if failures:
+        if len(tasks) == 1:
+            exit_with(EXIT_USAGE)
+        click.echo(f"{failures} of {len(tasks)} file(s) failed", err=True)
+        exit_with(EXIT_USAGE)
+
+
+def _stamp_one(
+    task: tuple[Path, Path | None, object, bool, bool, Path | None, tuple[str, ...], bool],
+) -> tuple[bool, str]:
+    from synthmark.api import stamp as stamp_file
+    from synthmark.errors import SynthmarkError
+    from synthmark.record import SynthmarkRecord
+
+    source, dest, record, many, overwrite, derived_from, operations, sidecar = task
+    assert record is None or isinstance(record, SynthmarkRecord)
+    try:
+        if dest is not None:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        result = stamp_file(
+            source,
+            record,
+            dest=dest,
+            in_place=dest is None,
+            overwrite=overwrite,
+            new_record_id=many,
+            derived_from=derived_from,
+            operations=tuple(DerivationOperation(op) for op in operations),
+            sidecar=sidecar,
+        )
+    except SynthmarkError as exc:
+        return False, f"synthmark: error: {exc.one_line()}"
+    kind = "synthetic" if result.record.synthetic else "real"
+    return True, (
+        f"stamped {result.dest} ({kind}, record {result.record.record_id}, "
+        f"xxh3 {result.digest.xxh3_128[:12]})"
+    )

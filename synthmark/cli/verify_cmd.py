@@ -1,0 +1,44 @@
+"""``synthmark verify``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def verify(paths: tuple[Path, ...], fmt: str) -> None:
+    """Verify the record and content binding of each file (spec section 9).
+
+    Exit 0 when every file verifies, 1 when any fails; an unreadable single file exits 2.
+    """
+    from synthmark.api import verify as verify_file
+    from synthmark.cli import EXIT_FINDINGS, EXIT_USAGE, exit_with
+    from synthmark.cli._walk import iter_inputs
+
+    results = [verify_file(path) for path in iter_inputs(paths)]
+    if fmt == "json":
+        click.echo(json.dumps({"files": [r.to_json() for r in results]}, indent=2))
+    else:
+        for r in results:
+            status = "OK  " if r.ok else "FAIL"
+            if r.record_present and r.synthetic is not None:
+                kind = "synthetic" if r.synthetic else "real"
+            else:
+                kind = "no record"
+            click.echo(
+                f"{status} {r.path} [{r.format or 'unknown'}] {kind}; schema {r.schema.value}, "
+                f"binding {r.binding.value}, label {r.label.value}, "
+                f"signature {r.signature.value}, watermark {r.watermark.value}"
+            )
+            for problem in r.problems:
+                click.echo(f"     {problem.code} {problem.severity}: {problem.message}")
+    if len(results) == 1 and not results[0].ok and results[0].format is None:
+        exit_with(EXIT_USAGE)
+    if not all(r.ok for r in results):
+        exit_with(EXIT_FINDINGS)
