@@ -5,11 +5,15 @@ Verification follows the numbered steps of spec/synthmark.md section 9; comments
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
 
 from synthmark.binding import PixelDigest, digest_pixels
 from synthmark.carriers import Acknowledgment, CarrierFile, StandardLabel, open_image
@@ -151,6 +155,7 @@ def stamp(
     derived_from: Path | str | None = None,
     operations: tuple[DerivationOperation, ...] = (),
     sidecar: bool = False,
+    new_pixels: npt.NDArray[np.generic] | None = None,
 ) -> StampResult:
     """Write ``record`` into a copy of ``path`` (or into ``path`` with ``in_place``).
 
@@ -170,6 +175,9 @@ def stamp(
         derived_from: A stamped parent image this one was made from.
         operations: What was done to the parent (required with ``derived_from``).
         sidecar: Also write ``<dest>.synthmark.json`` for formats that embed the record.
+        new_pixels: Replace the pixel values (canonical shape and dtype of the carrier, as
+            ``open_image(path).pixels().array``), e.g. a generator writing its output into
+            a template file's header. Re-encoded losslessly; bound after re-reading.
 
     Raises:
         UsageError: on contradictory arguments.
@@ -196,6 +204,13 @@ def stamp(
 
     image = open_image(source)
     content = image.pixels()
+    if new_pixels is not None:
+        if new_pixels.shape != content.array.shape or new_pixels.dtype != content.array.dtype:
+            raise UsageError(
+                f"new pixels must have shape {content.array.shape} and dtype "
+                f"{content.array.dtype}, got {new_pixels.shape} {new_pixels.dtype}"
+            )
+        content = dataclasses.replace(content, array=new_pixels)
     digest = digest_pixels(content)
     bound = SynthmarkRecord.model_validate(
         {
@@ -206,13 +221,20 @@ def stamp(
         }
     )
     record_json = canonical_json(bound)
-    image.write(target, record_json=record_json, ack=_acknowledgment(bound))
+    image.write(target, record_json=record_json, ack=_acknowledgment(bound), new_pixels=new_pixels)
+    if new_pixels is not None:
+        # Re-encoded pixels are read back so the binding is proven against what is on disk.
+        on_disk = digest_pixels(open_image(target).pixels())
+        if on_disk != digest:
+            raise WriteFailedError(
+                "re-encoded pixels differ from the requested ones (lossy encoder?)", path=target
+            )
     written_sidecar: Path | None = None
     if sidecar or not _embeds(image):
         written_sidecar = sidecar_path(target)
         if not written_sidecar.exists() or read_sidecar(target) != record_json:
             write_sidecar(target, record_json)
-    return StampResult(source, target, bound, digest, False, written_sidecar)
+    return StampResult(source, target, bound, digest, new_pixels is not None, written_sidecar)
 
 
 def _embeds(image: CarrierFile) -> bool:
@@ -253,7 +275,7 @@ def _derive(
 class CheckState(StrEnum):
     """Outcome of one verification step."""
 
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a verification state, not a password
     FAIL = "fail"
     ABSENT = "absent"
     NOT_CHECKED = "not_checked"
@@ -366,8 +388,11 @@ def verify(path: Path | str) -> Verification:
     if data is None:
         problems.append(Problem(NO_RECORD, "no synthmark record (embedded or sidecar)"))
         return Verification(
-            path, problems=tuple(problems), schema=CheckState.ABSENT,
-            binding=CheckState.ABSENT, **result,  # type: ignore[arg-type]
+            path,
+            problems=tuple(problems),
+            schema=CheckState.ABSENT,
+            binding=CheckState.ABSENT,
+            **result,  # type: ignore[arg-type]
         )
     result.update(record_present=True, record_source=source)
     if disagrees:
@@ -382,12 +407,18 @@ def verify(path: Path | str) -> Verification:
             code = UNKNOWN_SPEC_VERSION if location == "spec_version" else RECORD_INVALID
             problems.append(Problem(code, f"{location}: {message}"))
         return Verification(
-            path, schema=CheckState.FAIL, problems=tuple(problems), **result,  # type: ignore[arg-type]
+            path,
+            schema=CheckState.FAIL,
+            problems=tuple(problems),
+            **result,  # type: ignore[arg-type]
         )
     except RecordParseError as exc:
         problems.append(Problem(RECORD_UNPARSEABLE, exc.message))
         return Verification(
-            path, schema=CheckState.FAIL, problems=tuple(problems), **result,  # type: ignore[arg-type]
+            path,
+            schema=CheckState.FAIL,
+            problems=tuple(problems),
+            **result,  # type: ignore[arg-type]
         )
     result.update(
         record_id=str(record.record_id), synthetic=record.synthetic, schema=CheckState.PASS
@@ -421,7 +452,9 @@ def verify(path: Path | str) -> Verification:
     return Verification(path, problems=tuple(problems), **result)  # type: ignore[arg-type]
 
 
-def _label_state(label: StandardLabel, record: SynthmarkRecord, problems: list[Problem]) -> CheckState:
+def _label_state(
+    label: StandardLabel, record: SynthmarkRecord, problems: list[Problem]
+) -> CheckState:
     if label.synthetic is None:
         return CheckState.ABSENT
     if label.synthetic == record.synthetic:

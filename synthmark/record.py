@@ -234,6 +234,18 @@ class Conditioning(_Model):
         return self
 
 
+#: Architectures that learn weights from data: their weights digest is required.
+TRAINED_ARCHITECTURES: frozenset[ArchitectureFamily] = frozenset(
+    {
+        ArchitectureFamily.DIFFUSION,
+        ArchitectureFamily.GAN,
+        ArchitectureFamily.VAE,
+        ArchitectureFamily.AUTOREGRESSIVE,
+        ArchitectureFamily.FLOW,
+    }
+)
+
+
 class Generator(_Model):
     """The system that made the synthetic content."""
 
@@ -243,17 +255,16 @@ class Generator(_Model):
     architecture: ArchitectureFamily = Field(description="Architecture family.")
     weights_sha256: Sha256Hex | None = Field(
         default=None,
-        description="SHA-256 of the weights file(s); required unless the architecture is "
-        "a physics simulation or procedural phantom.",
+        description="SHA-256 of the weights file(s); required for trained architectures "
+        "(diffusion, GAN, VAE, autoregressive, flow).",
     )
     code: CodeReference | None = Field(default=None, description="Source code reference.")
     sampling: SamplingParameters | None = Field(default=None, description="Sampling settings.")
     conditioning: Conditioning = Field(description="What generation was conditioned on.")
 
     @model_validator(mode="after")
-    def _weights_unless_simulation(self) -> Self:
-        weightless = {ArchitectureFamily.PHYSICS_SIMULATION, ArchitectureFamily.PROCEDURAL_PHANTOM}
-        if self.weights_sha256 is None and self.architecture not in weightless:
+    def _weights_for_trained(self) -> Self:
+        if self.weights_sha256 is None and self.architecture in TRAINED_ARCHITECTURES:
             raise ValueError(
                 "weights_sha256 is required for a trained generator "
                 f"(architecture {self.architecture.value!r})"
@@ -500,6 +511,22 @@ def add_record_schema_rules(schema: dict[str, Any]) -> None:
     trained = sorted(t.value for t in TRAINED_SOURCE_TYPES)
     composite = sorted(t.value for t in COMPOSITE_SOURCE_TYPES)
     intrinsic = sorted(limitation.value for limitation in INTRINSIC_LIMITATIONS)
+    generator = schema.get("$defs", {}).get("Generator")
+    if generator is not None:
+        generator["allOf"] = [
+            {
+                "if": {
+                    "properties": {
+                        "architecture": {"enum": sorted(a.value for a in TRAINED_ARCHITECTURES)}
+                    },
+                    "required": ["architecture"],
+                },
+                "then": {
+                    "required": ["weights_sha256"],
+                    "properties": {"weights_sha256": {"type": "string"}},
+                },
+            }
+        ]
     schema["allOf"] = [
         {
             "if": {"properties": {"synthetic": {"const": True}}, "required": ["synthetic"]},

@@ -49,9 +49,7 @@ def _type_name(annotation: Any) -> str:
             "datetime": "string (RFC 3339 timestamp with offset)",
             "AwareDatetime": "string (RFC 3339 timestamp with offset)",
             "AnyUrl": "string (URL)",
-        }.get(
-            annotation.__name__, annotation.__name__
-        )
+        }.get(annotation.__name__, annotation.__name__)
     text = str(annotation).replace("typing.", "")
     if "AwareDatetime" in text or "datetime" in text:
         return "string (RFC 3339 timestamp with offset)"
@@ -70,7 +68,9 @@ def _constraint(field: FieldInfo) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
-def _models_in(model: type[BaseModel], found: dict[str, type[BaseModel]], enums: dict[str, Any]) -> None:
+def _models_in(
+    model: type[BaseModel], found: dict[str, type[BaseModel]], enums: dict[str, Any]
+) -> None:
     if model.__name__ in found:
         return
     found[model.__name__] = model

@@ -13,27 +13,40 @@ from synthmark.vocab import DerivationOperation
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
-    "--record", "record_path", type=click.Path(path_type=Path, dir_okay=False),
+    "--record",
+    "record_path",
+    type=click.Path(path_type=Path, dir_okay=False),
     help="Record JSON to embed (its binding is filled in).",
 )
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path),
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
     help="Output file (one input) or folder (several inputs or a folder).",
 )
 @click.option("--in-place", is_flag=True, help="Modify the inputs themselves (atomically).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option(
-    "--derived-from", type=click.Path(path_type=Path, dir_okay=False),
+    "--derived-from",
+    type=click.Path(path_type=Path, dir_okay=False),
     help="A stamped parent image this one was made from.",
 )
 @click.option(
-    "--operation", "operations", multiple=True,
+    "--operation",
+    "operations",
+    multiple=True,
     type=click.Choice([op.value for op in DerivationOperation]),
     help="What was done to the parent (repeatable; with --derived-from).",
 )
 @click.option("--sidecar", is_flag=True, help="Also write <output>.synthmark.json.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Stamp files in parallel processes.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Stamp files in parallel processes.",
+)
 def stamp(
     inputs: tuple[Path, ...],
     record_path: Path | None,

@@ -10,8 +10,9 @@ import click
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def verify(paths: tuple[Path, ...], fmt: str) -> None:
     """Verify the record and content binding of each file (spec section 9).
 

@@ -110,9 +110,7 @@ def test_stamp_then_verify_passes_and_original_untouched(tmp_path: Path, sample:
     assert outcome.binding.value == "pass"
     found = read_record(dest)
     assert found.record == result.record
-    assert found.record.model_dump(exclude={"binding"}) == _record().model_dump(
-        exclude={"binding"}
-    )
+    assert found.record.model_dump(exclude={"binding"}) == _record().model_dump(exclude={"binding"})
 
 
 @pytest.mark.parametrize("sample", sorted(SAMPLES))
@@ -125,8 +123,9 @@ def test_one_pixel_changed_by_one_fails_binding(tmp_path: Path, sample: str) -> 
     where = np.unravel_index(array.size // 2, array.shape)
     array[where] = array[where] - 1 if array[where] > 0 else array[where] + 1
     tampered = tmp_path / ("tampered" + "".join(dest.suffixes))
-    image.write(tampered, record_json=canonical_json(found.record), ack=_ack(found.record),
-                new_pixels=array)
+    image.write(
+        tampered, record_json=canonical_json(found.record), ack=_ack(found.record), new_pixels=array
+    )
     outcome = verify(tampered)
     assert not outcome.ok
     assert BINDING_MISMATCH in [p.code for p in outcome.problems]
@@ -138,8 +137,9 @@ def test_transplanted_record_fails_binding(tmp_path: Path, sample: str) -> None:
     donor_record = read_record(donor).record
     other = _raster("other.png", "auto", "uint8", (16, 16))(tmp_path)
     recipient = tmp_path / "recipient.png"
-    open_image(other).write(recipient, record_json=canonical_json(donor_record),
-                            ack=_ack(donor_record))
+    open_image(other).write(
+        recipient, record_json=canonical_json(donor_record), ack=_ack(donor_record)
+    )
     outcome = verify(recipient)
     assert BINDING_MISMATCH in [p.code for p in outcome.problems]
 
@@ -195,8 +195,13 @@ def test_derived_image_keeps_chain_and_stays_synthetic(tmp_path: Path) -> None:
     child = tmp_path / "child-stamped.png"
     from synthmark.vocab import DerivationOperation
 
-    result = stamp(child_source, None, dest=child, derived_from=parent,
-                   operations=(DerivationOperation.RESAMPLE, DerivationOperation.FORMAT_CONVERSION))
+    result = stamp(
+        child_source,
+        None,
+        dest=child,
+        derived_from=parent,
+        operations=(DerivationOperation.RESAMPLE, DerivationOperation.FORMAT_CONVERSION),
+    )
     parent_record = read_record(parent).record
     assert result.record.synthetic
     assert result.record.derived_from is not None
@@ -205,5 +210,10 @@ def test_derived_image_keeps_chain_and_stays_synthetic(tmp_path: Path) -> None:
     assert verify(child).ok
     real = load_record(EXAMPLES / "valid-real-ct-acquisition.json")
     with pytest.raises(UsageError, match="synthetic"):
-        stamp(child_source, real, dest=tmp_path / "x.png", derived_from=parent,
-              operations=(DerivationOperation.CROP,))
+        stamp(
+            child_source,
+            real,
+            dest=tmp_path / "x.png",
+            derived_from=parent,
+            operations=(DerivationOperation.CROP,),
+        )
