@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -31,10 +31,14 @@ from synthmark.record import (
     ContentBinding,
     Derivation,
     SynthmarkRecord,
+    WatermarkDescriptor,
 )
 from synthmark.records import canonical_json, parse_record
 from synthmark.sidecar import read_sidecar, sidecar_path, write_sidecar
 from synthmark.vocab import DerivationOperation
+
+if TYPE_CHECKING:
+    from synthmark.watermark import WatermarkKey
 
 RecordSource = Literal["embedded", "sidecar"]
 
@@ -134,6 +138,7 @@ class StampResult:
         digest: The content binding of the stamped pixels.
         pixels_changed: Whether pixel values were changed (watermarking).
         sidecar: The sidecar written, when the format cannot embed the record.
+        watermark_note: Why a requested watermark was not embedded, if it was not.
     """
 
     source: Path
@@ -142,6 +147,7 @@ class StampResult:
     digest: PixelDigest
     pixels_changed: bool
     sidecar: Path | None = None
+    watermark_note: str | None = None
 
 
 def stamp(
@@ -156,6 +162,8 @@ def stamp(
     operations: tuple[DerivationOperation, ...] = (),
     sidecar: bool = False,
     new_pixels: npt.NDArray[np.generic] | None = None,
+    watermark: WatermarkKey | None = None,
+    strength: float = 1.0,
 ) -> StampResult:
     """Write ``record`` into a copy of ``path`` (or into ``path`` with ``in_place``).
 
@@ -211,6 +219,41 @@ def stamp(
                 f"{content.array.dtype}, got {new_pixels.shape} {new_pixels.dtype}"
             )
         content = dataclasses.replace(content, array=new_pixels)
+    watermark_note: str | None = None
+    if watermark is not None:
+        from synthmark.marking import WATERMARK_SCHEME, detect_content, embed_content, payload_for
+
+        marked = embed_content(content, watermark, payload_for(record.record_id), strength=strength)
+        marked_content = dataclasses.replace(content, array=marked)
+        # Self-check: a record must never claim a watermark that detection cannot find
+        # (tiny or very noisy images); such a file is left unmarked and the caller told.
+        check = detect_content(marked_content, [watermark])
+        if check.detected:
+            new_pixels, content = marked, marked_content
+            record = record.model_copy(
+                update={
+                    "watermark": WatermarkDescriptor(
+                        scheme=WATERMARK_SCHEME,
+                        key_id=watermark.key_id,
+                        payload_hex=record.record_id.bytes[:8].hex(),
+                        strength=strength,
+                    )
+                }
+            )
+        else:
+            watermark_note = (
+                f"not watermarked: the mark would not be detectable in this image at strength "
+                f"{strength} (z = {check.z:.1f}; too small or too noisy)"
+            )
+    from synthmark.marking import is_jpeg, write_jpeg
+
+    pixels_changed = new_pixels is not None
+    if new_pixels is not None and is_jpeg(image):
+        # JPEG cannot hold exact values: write it, then bind what a reader will decode.
+        write_jpeg(target, new_pixels)
+        image = open_image(target)
+        content = image.pixels()
+        new_pixels = None
     digest = digest_pixels(content)
     bound = SynthmarkRecord.model_validate(
         {
@@ -234,7 +277,9 @@ def stamp(
         written_sidecar = sidecar_path(target)
         if not written_sidecar.exists() or read_sidecar(target) != record_json:
             write_sidecar(target, record_json)
-    return StampResult(source, target, bound, digest, new_pixels is not None, written_sidecar)
+    return StampResult(
+        source, target, bound, digest, pixels_changed, written_sidecar, watermark_note
+    )
 
 
 def _embeds(image: CarrierFile) -> bool:
@@ -361,10 +406,21 @@ BINDING_ABSENT = "SMV005"
 LABEL_CONTRADICTS_RECORD = "SMV006"
 SIDECAR_DISAGREES = "SMV007"
 UNKNOWN_SPEC_VERSION = "SMV008"
+WATERMARK_MISSING = "SMV009"
+WATERMARK_UNACKNOWLEDGED = "SMV010"
+WATERMARK_PAYLOAD_MISMATCH = "SMV011"
 
 
-def verify(path: Path | str) -> Verification:
-    """Verify one file: record, schema, binding and standard label (spec section 9).
+def verify(
+    path: Path | str,
+    *,
+    watermark_keys: list[WatermarkKey] | None = None,
+    check_watermark: bool = True,
+    fpr: float = 1e-6,
+) -> Verification:
+    """Verify one file: record, schema, binding, standard label, watermark (spec section 9).
+
+    ``watermark_keys`` are tried in addition to the public detection key.
 
     Unreadable or corrupt files are *not* raised: they come back as a failed
     :class:`Verification` whose problem carries the error's code, so a batch goes on.
@@ -387,6 +443,8 @@ def verify(path: Path | str) -> Verification:
         return Verification(path, problems=tuple(problems), **result)  # type: ignore[arg-type]
     if data is None:
         problems.append(Problem(NO_RECORD, "no synthmark record (embedded or sidecar)"))
+        if check_watermark:
+            result["watermark"] = _watermark_state(image, None, watermark_keys, fpr, problems)
         return Verification(
             path,
             problems=tuple(problems),
@@ -448,8 +506,73 @@ def verify(path: Path | str) -> Verification:
     result["binding"] = binding_state
     # (6) the standard acknowledgment must not contradict the record.
     result["label"] = _label_state(label, record, problems)
-    # (7) signatures and (8) watermark: filled in by the attestation and watermark work.
+    # (7) signatures: filled in by the attestation work.
+    # (8) detect the watermark and compare it with the record's descriptor.
+    if check_watermark:
+        result["watermark"] = _watermark_state(image, record, watermark_keys, fpr, problems)
     return Verification(path, problems=tuple(problems), **result)  # type: ignore[arg-type]
+
+
+def _watermark_state(
+    image: CarrierFile,
+    record: SynthmarkRecord | None,
+    keys: list[WatermarkKey] | None,
+    fpr: float,
+    problems: list[Problem],
+) -> CheckState:
+    from synthmark.marking import detect_content
+    from synthmark.watermark import PUBLIC_DETECTION_KEY
+
+    try:
+        content = image.pixels()
+    except SynthmarkError as exc:
+        problems.append(Problem(exc.code, exc.message))
+        return CheckState.NOT_CHECKED
+    if (
+        min(
+            content.array.shape[-3:-1]
+            if content.layout.startswith("frames")
+            else content.array.shape[:2]
+        )
+        < 32
+    ):
+        return CheckState.NOT_CHECKED  # too small to carry the mark
+    key_list = [PUBLIC_DETECTION_KEY, *[k for k in keys or [] if k != PUBLIC_DETECTION_KEY]]
+    found = detect_content(content, key_list, fpr=fpr)
+    expected = record.watermark if record is not None else None
+    if not found.detected:
+        if expected is not None:
+            problems.append(
+                Problem(
+                    WATERMARK_MISSING,
+                    f"record says watermarked (key {expected.key_id}) but none detected "
+                    f"(z = {found.z:.1f})",
+                )
+            )
+            return CheckState.FAIL
+        return CheckState.ABSENT
+    if record is None or not record.synthetic:
+        said = "no record" if record is None else "a record saying real"
+        problems.append(
+            Problem(
+                WATERMARK_UNACKNOWLEDGED,
+                f"synthmark watermark detected (p <= {found.p_value:.1e}) but the file has {said}",
+            )
+        )
+        return CheckState.FAIL
+    if (
+        expected is not None
+        and found.payload is not None
+        and (found.payload.record_id_prefix.hex() != expected.payload_hex[:16])
+    ):
+        problems.append(
+            Problem(
+                WATERMARK_PAYLOAD_MISMATCH,
+                "the watermark's payload names another record than this one",
+            )
+        )
+        return CheckState.FAIL
+    return CheckState.PASS
 
 
 def _label_state(

@@ -1,14 +1,17 @@
 """The end-to-end demo on real scans that ship with pydicom and nibabel.
 
-It builds a small dataset in a folder: real CT/MR slices and a real MR volume, plus
-synthetic images made from them by a simple, honestly labelled algorithmic step
-(flipped, shifted, blended and noised slices; a smoothed, noised volume). It stamps the
-synthetic ones, verifies everything, and then shows tampering being caught. The function
-yields lines of text; the CLI prints them.
+It builds a small dataset: real CT, MR and a real 4-D MR volume, plus synthetic images
+made from them by a simple, honestly labelled algorithmic step (blended, shifted and
+noised slices). The synthetic images are stamped and watermarked, a manifest is built,
+``validate`` accepts the dataset, and then rejects three tampered copies: a synthetic file
+with its label stripped and passed off as real, a synthetic label transplanted onto a real
+image, and a manifest that under-declares. The function yields lines of text; the CLI
+prints them.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -18,15 +21,29 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from synthmark.api import stamp, verify
+from synthmark.api import _acknowledgment, stamp, verify
 from synthmark.carriers import open_image
+from synthmark.config import MANIFEST_FILE, ValidateConfig
+from synthmark.manifest import build_manifest
 from synthmark.record import SynthmarkRecord, created_now
-from synthmark.records import parse_record
+from synthmark.records import parse_record, pretty_json
+from synthmark.report import Report
+from synthmark.validate import validate
+
+#: (file shipped with pydicom or nibabel, modality, body part, synthetic images to make)
+REAL_SCANS: tuple[tuple[str, str, str, int], ...] = (
+    ("J2K_pixelrep_mismatch.dcm", "CT", "HEAD", 2),
+    ("693_J2KI.dcm", "CT", "HEAD", 1),
+    ("examples_overlay.dcm", "MR", "ABDOMEN", 1),
+    ("CT_small.dcm", "CT", "CHEST", 0),
+    ("MR_small.dcm", "MR", "HEAD", 0),
+    ("example4d.nii.gz", "MR", "BRAIN", 1),
+)
 
 
 @dataclass(frozen=True)
 class DemoOutcome:
-    """What the demo checked, for tests: each expectation and whether it held."""
+    """What the demo checked: each expectation and whether it held."""
 
     folder: Path
     checks: tuple[tuple[str, bool], ...]
@@ -37,21 +54,20 @@ class DemoOutcome:
         return all(held for _, held in self.checks)
 
 
-def _real_sources() -> dict[str, Path]:
-    from nibabel.testing import data_path
+def _real_path(name: str) -> Path:
+    if name.endswith((".nii", ".nii.gz")):
+        from nibabel.testing import data_path
+
+        return Path(str(data_path)) / name
     from pydicom.data import get_testdata_file
 
-    sources: dict[str, Path] = {}
-    for name in ("CT_small.dcm", "MR_small.dcm"):
-        found = get_testdata_file(name, download=False)
-        if found is None:  # pragma: no cover - pydicom always ships these two
-            raise FileNotFoundError(name)
-        sources[name] = Path(str(found))
-    sources["anatomical.nii"] = Path(str(data_path)) / "anatomical.nii"
-    return sources
+    found = get_testdata_file(name, download=False)
+    if found is None:  # pragma: no cover - these ship inside pydicom's wheel
+        raise FileNotFoundError(name)
+    return Path(str(found))
 
 
-def _synthetic_record(modality: str, body_part: str, sources_sha: str) -> SynthmarkRecord:
+def _synthetic_record(modality: str, body_part: str, source_sha: str) -> SynthmarkRecord:
     data = {
         "spec_version": "1.0",
         "record_id": str(uuid.uuid4()),
@@ -67,7 +83,7 @@ def _synthetic_record(modality: str, body_part: str, sources_sha: str) -> Synthm
             "manufacturer": "synthmark demo",
             "architecture": "other",
             "sampling": {"seed": 20261123},
-            "conditioning": {"kind": "source_image", "sources": [{"pixel_sha256": sources_sha}]},
+            "conditioning": {"kind": "source_image", "sources": [{"pixel_sha256": source_sha}]},
         },
         "intended_use": {
             "intended": ["software_testing", "education"],
@@ -81,29 +97,47 @@ def _synthetic_record(modality: str, body_part: str, sources_sha: str) -> Synthm
         ],
         "access": [{"audience": "public", "level": "full"}],
     }
-    return parse_record(canonical_json_dict(data))
-
-
-def canonical_json_dict(data: dict[str, object]) -> bytes:
-    """JSON bytes of a plain dict (the demo builds records as dicts, like a user would)."""
-    import json
-
-    return json.dumps(data).encode("utf-8")
+    return parse_record(json.dumps(data))
 
 
 def _mix(
-    array: npt.NDArray[np.generic], rng: np.random.Generator, low: int, high: int
+    array: npt.NDArray[np.generic],
+    rng: np.random.Generator,
+    low: float,
+    high: float,
+    spatial: tuple[int, int],
 ) -> npt.NDArray[np.generic]:
     # A deliberately simple generative step: blend the image with a flipped, shifted copy
     # of itself and add noise. Not a model of anatomy, and labelled as such.
     values = array.astype(np.float64)
-    spatial = tuple(range(values.ndim - 3, values.ndim - 1)) if values.ndim >= 3 else (0, 1)
-    other = np.flip(values, axis=spatial[1])
-    other = np.roll(other, shift=int(rng.integers(-8, 9)), axis=spatial[0])
-    weight = float(rng.uniform(0.3, 0.7))
+    other = np.roll(np.flip(values, axis=spatial[1]), int(rng.integers(-12, 13)), axis=spatial[0])
+    weight = float(rng.uniform(0.35, 0.65))
     mixed = weight * values + (1 - weight) * other
-    mixed += rng.normal(0.0, 0.02 * float(values.std() or 1.0), size=mixed.shape)
+    mixed += rng.normal(0.0, 0.01 * float(values.std() or 1.0), size=mixed.shape)
     return np.clip(np.rint(mixed), low, high).astype(array.dtype)
+
+
+def _stored_range(dtype: np.dtype[np.generic], bits: int) -> tuple[float, float]:
+    if dtype.kind == "i":
+        return -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1
+    if dtype.kind == "u":
+        return 0.0, 2.0**bits - 1
+    return float("-inf"), float("inf")
+
+
+def _codes(report: Report) -> list[str]:
+    return sorted({f.code for f in report.findings if f.severity.value == "error"})
+
+
+def _describe(report: Report, path_hint: str | None = None) -> str:
+    errors = [f for f in report.findings if f.severity.value == "error"]
+    if not errors:
+        return "PASSED (exit 0)"
+    shown = []
+    for finding in errors[:4]:
+        where = finding.path or "dataset"
+        shown.append(f"{finding.code} {finding.name} at {where}")
+    return "REJECTED (exit 1): " + "; ".join(shown)
 
 
 def run_demo(folder: Path) -> Iterator[str | DemoOutcome]:
@@ -112,117 +146,167 @@ def run_demo(folder: Path) -> Iterator[str | DemoOutcome]:
     The last item yielded is a :class:`DemoOutcome`.
     """
     checks: list[tuple[str, bool]] = []
-    real_dir = folder / "dataset" / "real"
-    synthetic_dir = folder / "dataset" / "synthetic"
-    tampered_dir = folder / "tampered"
-    for sub in (real_dir, synthetic_dir, tampered_dir):
+    dataset = folder / "dataset"
+    real_dir, synthetic_dir = dataset / "real", dataset / "synthetic"
+    for sub in (real_dir, synthetic_dir):
         sub.mkdir(parents=True, exist_ok=True)
     yield f"Working in {folder}"
-    sources = _real_sources()
-    for name, path in sources.items():
-        shutil.copy(path, real_dir / name)
+    for name, *_ in REAL_SCANS:
+        shutil.copy(_real_path(name), real_dir / name)
     yield (
-        f"1. Copied {len(sources)} real scans shipped with pydicom and nibabel into "
-        f"{real_dir.relative_to(folder)}/: {', '.join(sources)}"
+        f"1. Copied {len(REAL_SCANS)} real scans shipped with pydicom and nibabel into "
+        "dataset/real/ (CT and MR slices, a 4-D MR volume)."
     )
 
     rng = np.random.default_rng(20261123)
     made: list[Path] = []
-    plan = [
-        ("CT_small.dcm", "CT", "CHEST", 3),
-        ("MR_small.dcm", "MR", "HEAD", 2),
-        ("anatomical.nii", "MR", "BRAIN", 1),
-    ]
-    for name, modality, body_part, count in plan:
+    for name, modality, body_part, count in REAL_SCANS:
+        if count == 0:
+            continue
         template = real_dir / name
         content = open_image(template).pixels()
-        # Stay inside the stored bit range so the pixels re-encode losslessly.
-        kind, bits = content.array.dtype.kind, content.bits_stored
-        if kind == "i":
-            low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-        elif kind == "u":
-            low, high = 0, (1 << bits) - 1
-        else:
-            low, high = int(content.array.min()), int(content.array.max())
+        low, high = _stored_range(content.array.dtype, content.bits_stored)
+        spatial = (1, 2) if content.layout.startswith("frames") else (0, 1)
         from synthmark.binding import digest_pixels
 
         source_sha = digest_pixels(content).sha256
         for index in range(count):
-            synthetic = _mix(content.array, rng, low, high)
-            suffix = "".join(template.suffixes)
-            dest = synthetic_dir / f"{Path(name).stem.split('.')[0]}-synthetic-{index + 1}{suffix}"
-            record = _synthetic_record(modality, body_part, source_sha)
-            stamp(template, record, dest=dest, new_pixels=synthetic)
+            pixels = _mix(content.array, rng, low, high, spatial)
+            stem = name.split(".")[0]
+            suffix = name[len(stem) :]
+            dest = synthetic_dir / f"{stem}-synthetic-{index + 1}{suffix}"
+            from synthmark.watermark import PUBLIC_DETECTION_KEY
+
+            stamp(
+                template,
+                _synthetic_record(modality, body_part, source_sha),
+                dest=dest,
+                new_pixels=pixels,
+                watermark=PUBLIC_DETECTION_KEY,
+            )
             made.append(dest)
     yield (
-        f"2. Made {len(made)} synthetic images by blending, shifting and noising the real "
-        "slices (labelled compositeSynthetic, 'not for diagnosis') and stamped them: DICOM "
-        "Synthetic Data=YES + Contributing Equipment + private record; NIfTI extension + "
-        "descrip; every record bound to its pixels (XXH3-128 + SHA-256)."
+        f"2. Made {len(made)} synthetic images by blending, shifting and noising real ones, "
+        "labelled honestly (compositeSynthetic, 'not for diagnosis'), watermarked with the "
+        "public detection key and stamped: DICOM Synthetic Data=YES + Contributing Equipment "
+        "+ private record; NIfTI extension + descrip; records bound to the marked pixels."
     )
-
-    results = [verify(path) for path in made]
-    all_ok = all(r.ok for r in results)
-    checks.append(("every stamped synthetic image verifies", all_ok))
-    yield f"3. synthmark verify on the {len(made)} synthetic images: " + (
-        "all pass (record valid, binding matches, standard label agrees)"
-        if all_ok
-        else "FAILED: " + "; ".join(p.message for r in results for p in r.problems)
+    manifest = build_manifest(
+        dataset,
+        name="synthmark demo dataset",
+        version="1.0.0",
+        publisher="synthmark demo",
+        config=ValidateConfig(jobs=1),
     )
-
-    # Tamper 1: a synthetic image's label transplanted onto a real scan.
-    donor = made[0]
-    donor_image = open_image(donor)
-    donor_record = donor_image.read_record()
-    assert donor_record is not None
-    victim = tampered_dir / "real-CT-with-transplanted-label.dcm"
-    real_ct = open_image(real_dir / "CT_small.dcm")
-    from synthmark.api import _acknowledgment
-
-    parsed = parse_record(donor_record)
-    real_ct.write(victim, record_json=donor_record, ack=_acknowledgment(parsed))
-    outcome = verify(victim)
-    codes = [p.code for p in outcome.problems]
-    caught = "SMV004" in codes
-    checks.append(("label transplanted onto a real scan is caught (SMV004)", caught))
-    yield "4. Transplanted a synthetic label onto a real CT: verify -> " + _verdict(
-        outcome.ok, codes
-    )
-
-    # Tamper 2: one pixel of a stamped synthetic image edited by one.
-    edited = tampered_dir / "synthetic-with-one-pixel-edited.dcm"
-    array = np.array(donor_image.pixels().array, copy=True)
-    where = np.unravel_index(array.size // 2, array.shape)
-    array[where] = array[where] + 1
-    donor_image.write(
-        edited, record_json=donor_record, ack=_acknowledgment(parsed), new_pixels=array
-    )
-    outcome = verify(edited)
-    codes = [p.code for p in outcome.problems]
-    checks.append(("one edited pixel is caught (SMV004)", "SMV004" in codes))
-    yield "5. Changed one pixel of a stamped synthetic CT by 1: verify -> " + _verdict(
-        outcome.ok, codes
-    )
-
-    # Tamper 3: the label stripped by a de-identification-style pass.
-    stripped = tampered_dir / "synthetic-with-label-stripped.dcm"
-    _strip_dicom_labels(donor, stripped)
-    outcome = verify(stripped)
-    codes = [p.code for p in outcome.problems]
-    checks.append(("a stripped synthetic image no longer verifies (SMV001)", "SMV001" in codes))
+    (dataset / MANIFEST_FILE).write_text(pretty_json(manifest), encoding="utf-8")
     yield (
-        f"6. Stripped the DICOM labels (private block, Synthetic Data, Contributing Equipment) "
-        f"from a synthetic CT: verify -> {_verdict(outcome.ok, codes)}. Headers alone cannot "
-        "prove such a file is synthetic; the watermark (synthmark mark/detect) is what does."
+        f"3. Built dataset/{MANIFEST_FILE}: {manifest.total_count} images, "
+        f"{manifest.synthetic_count} synthetic ({manifest.synthetic_proportion:.0%})."
     )
-    outcome_value = DemoOutcome(folder, tuple(checks))
+
+    verified = [verify(path) for path in made]
+    all_ok = all(v.ok and v.watermark.value == "pass" for v in verified)
+    checks.append(("every synthetic image verifies, watermark included", all_ok))
+    yield "4. synthmark verify on the synthetic images: " + (
+        "all pass (record valid, binding matches, standard label agrees, watermark found)"
+        if all_ok
+        else "FAILED: " + "; ".join(p.message for v in verified for p in v.problems)
+    )
+
+    config = ValidateConfig(jobs=1)
+    report = validate([dataset], config)
+    checks.append(("the acknowledged dataset passes validation", not report.failed))
+    yield f"5. synthmark validate dataset/ -> {_describe(report)}"
+
+    victim = made[0]
+    relative = victim.relative_to(dataset).as_posix()
+
+    # Tampered copy A: a synthetic file stripped of its labels and passed off as real.
+    copy_a = folder / "tampered-A-stripped"
+    shutil.copytree(dataset, copy_a)
+    passed_off = copy_a / "real" / "CT-from-another-site.dcm"
+    _strip_dicom_labels(copy_a / relative, passed_off)
+    (copy_a / relative).unlink()
+    _rewrite_manifest(copy_a, drop={relative}, add_real={"real/CT-from-another-site.dcm"})
+    report = validate([copy_a], config)
+    caught = "SM501" in _codes(report) and any(
+        f.code == "SM501" and f.path == "real/CT-from-another-site.dcm" for f in report.findings
+    )
+    checks.append(("stripped synthetic file caught by its watermark (SM501)", caught))
+    yield (
+        "6. Copy A: a synthetic CT stripped of every label (private block, Synthetic Data, "
+        "Contributing Equipment) and listed as real -> " + _describe(report)
+    )
+
+    # Tampered copy B: a synthetic label transplanted onto a real scan.
+    copy_b = folder / "tampered-B-transplant"
+    shutil.copytree(dataset, copy_b)
+    donor = open_image(victim)
+    record_json = donor.read_record()
+    assert record_json is not None
+    real_target = copy_b / "real" / "CT_small.dcm"
+    open_image(real_target).write(
+        real_target, record_json=record_json, ack=_acknowledgment(parse_record(record_json))
+    )
+    report = validate([copy_b], config)
+    caught = any(f.code == "SM201" and f.path == "real/CT_small.dcm" for f in report.findings)
+    checks.append(("label transplanted onto a real scan caught (SM201)", caught))
+    yield "7. Copy B: a synthetic label transplanted onto a real CT -> " + _describe(report)
+
+    # Tampered copy C: the manifest under-declares the synthetic images.
+    copy_c = folder / "tampered-C-underdeclared"
+    shutil.copytree(dataset, copy_c)
+    _rewrite_manifest(copy_c, relabel_real={relative})
+    report = validate([copy_c], config)
+    caught = "SM503" in _codes(report)
+    checks.append(("under-declaring manifest caught (SM503)", caught))
+    yield "8. Copy C: the manifest declares one synthetic image fewer -> " + _describe(report)
+
     held = sum(1 for _, ok in checks if ok)
-    yield f"Summary: {held}/{len(checks)} expectations held. Files are in {folder}"
-    yield outcome_value
+    yield (
+        f"Summary: {held}/{len(checks)} expectations held. Try: synthmark validate "
+        f"{copy_a} --format html -o report.html"
+    )
+    yield DemoOutcome(folder, tuple(checks))
 
 
-def _verdict(ok: bool, codes: list[str]) -> str:
-    return ("PASS" if ok else "FAIL") + (f" ({', '.join(codes)})" if codes else "")
+def _rewrite_manifest(
+    root: Path,
+    *,
+    drop: set[str] = frozenset(),  # type: ignore[assignment]
+    add_real: set[str] = frozenset(),  # type: ignore[assignment]
+    relabel_real: set[str] = frozenset(),  # type: ignore[assignment]
+) -> None:
+    # What a careless or dishonest publisher would do: keep the manifest self-consistent
+    # so that only comparing it with the files can reveal the lie.
+    from synthmark.binding import digest_pixels
+
+    path = root / MANIFEST_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    files = [f for f in data["files"] if f["path"] not in drop]
+    for entry in files:
+        if entry["path"] in relabel_real:
+            entry["role"] = "real"
+            entry.pop("record_id", None)
+    for added in sorted(add_real):
+        digest = digest_pixels(open_image(root / added).pixels())
+        files.append(
+            {
+                "path": added,
+                "role": "real",
+                "pixel_xxh3_128": digest.xxh3_128,
+                "pixel_sha256": digest.sha256,
+            }
+        )
+    synthetic = sum(1 for f in files if f["role"] == "synthetic")
+    data.update(
+        files=files,
+        total_count=len(files),
+        synthetic_count=synthetic,
+        synthetic_proportion=synthetic / len(files),
+        contains_synthetic=synthetic > 0,
+    )
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
 def _strip_dicom_labels(source: Path, dest: Path) -> None:
@@ -235,7 +319,9 @@ def _strip_dicom_labels(source: Path, dest: Path) -> None:
         "ContributingEquipmentSequence",
         "ImageComments",
         "DerivationDescription",
+        "SourceImageSequence",
     ):
         if keyword in dataset:
             delattr(dataset, keyword)
+    dataset.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     dataset.save_as(dest, enforce_file_format=True)

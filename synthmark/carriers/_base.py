@@ -34,6 +34,8 @@ class PixelContent:
         bits_stored: Significant bits per sample (values above are masked by the decoder).
         slope: Rescale slope to physical units (1.0 when the format has none).
         intercept: Rescale intercept (0.0 when the format has none).
+        padding_value: Stored value marking padding (DICOM Pixel Padding Value); never
+            changed by the watermark and not part of the binding descriptor.
     """
 
     array: npt.NDArray[np.generic]
@@ -42,6 +44,7 @@ class PixelContent:
     bits_stored: int
     slope: float = 1.0
     intercept: float = 0.0
+    padding_value: float | None = None
 
 
 @dataclass(frozen=True)
@@ -121,11 +124,15 @@ class CarrierFile(abc.ABC):
         self,
         dest: Path,
         *,
-        record_json: bytes,
-        ack: Acknowledgment,
+        record_json: bytes | None,
+        ack: Acknowledgment | None,
         new_pixels: npt.NDArray[np.generic] | None = None,
     ) -> None:
         """Write a copy of this file carrying the record to ``dest`` (may equal ``self.path``).
+
+        ``record_json`` None keeps whatever record the file has (or none), and ``ack`` None
+        leaves the standard fields alone: a pixels-only write, used to watermark a file
+        that carries no record.
 
         ``new_pixels`` (canonical shape and dtype, as :meth:`pixels` returns) replaces the
         pixel data, re-encoded losslessly; when ``None`` the pixel bytes are kept exactly.

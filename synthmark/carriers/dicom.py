@@ -301,8 +301,8 @@ class DicomFile(CarrierFile):
         self,
         dest: Path,
         *,
-        record_json: bytes,
-        ack: Acknowledgment,
+        record_json: bytes | None,
+        ack: Acknowledgment | None,
         new_pixels: npt.NDArray[np.generic] | None = None,
     ) -> None:
         """Write a copy carrying the record and the standard acknowledgment to ``dest``.
@@ -319,7 +319,7 @@ class DicomFile(CarrierFile):
             WriteFailedError: on I/O failure; ``dest`` is then unchanged.
         """
         dest = Path(dest)
-        if len(record_json) > _MAX_RECORD_BYTES:
+        if record_json is not None and len(record_json) > _MAX_RECORD_BYTES:
             raise EncodeError("record too large for one OB element", path=dest)
         try:
             with _quiet():
@@ -337,8 +337,8 @@ class DicomFile(CarrierFile):
         self,
         dest: Path,
         *,
-        record_json: bytes,
-        ack: Acknowledgment,
+        record_json: bytes | None,
+        ack: Acknowledgment | None,
         new_pixels: npt.NDArray[np.generic] | None,
     ) -> None:
         ds = self._full_dataset()
@@ -352,10 +352,12 @@ class DicomFile(CarrierFile):
             new_uid = generate_uid()
             ds.SOPInstanceUID = new_uid
             ds.file_meta.MediaStorageSOPInstanceUID = new_uid
-        _apply_acknowledgment(ds, ack, sop_class=sop_class)
+        if ack is not None:
+            _apply_acknowledgment(ds, ack, sop_class=sop_class)
         if new_pixels is not None and original_uid:
             _add_source_images(ds, [original_uid], sop_class)
-        _set_private_block(ds, record_json)
+        if record_json is not None:
+            _set_private_block(ds, record_json)
         ds.file_meta.TransferSyntaxUID = tsyntax
 
         def writer(tmp: Path) -> None:
@@ -569,6 +571,10 @@ def _decode(ds: Dataset, path: Path) -> PixelContent:
     if array.dtype.byteorder == ">" or (array.dtype.byteorder == "=" and not np.little_endian):
         array = array.astype(array.dtype.newbyteorder("<"))  # big-endian syntaxes decode as-is
     slope, intercept = _rescale(ds)
+    padding: float | None = None
+    with contextlib.suppress(TypeError, ValueError):
+        raw_padding = ds.get("PixelPaddingValue")
+        padding = None if raw_padding is None else float(raw_padding)
     return PixelContent(
         array=array,
         layout="frames,rows,columns,samples",
@@ -576,6 +582,7 @@ def _decode(ds: Dataset, path: Path) -> PixelContent:
         bits_stored=bits_stored,
         slope=slope,
         intercept=intercept,
+        padding_value=padding,
     )
 
 

@@ -370,8 +370,8 @@ class NiftiFile(CarrierFile):
         self,
         dest: Path,
         *,
-        record_json: bytes,
-        ack: Acknowledgment,
+        record_json: bytes | None,
+        ack: Acknowledgment | None,
         new_pixels: npt.NDArray[np.generic] | None = None,
     ) -> None:
         """Write a copy carrying the record extension and the acknowledgment text.
@@ -388,18 +388,21 @@ class NiftiFile(CarrierFile):
             WriteFailedError: on I/O failure; ``dest`` is then as it was.
         """
         data = None if new_pixels is None else self._encode_pixels(new_pixels)
-        ours = _Extension(SYNTHMARK_ECODE, encode_extension_content(record_json))
         extensions: list[_Extension] = []
-        placed = False
-        for ext in self.extensions:
-            if ext.is_synthmark():
-                if not placed:
-                    extensions.append(ours)
-                    placed = True
-            else:
-                extensions.append(ext)
-        if not placed:
-            extensions.append(ours)
+        if record_json is None:
+            extensions = list(self.extensions)
+        else:
+            ours = _Extension(SYNTHMARK_ECODE, encode_extension_content(record_json))
+            placed = False
+            for ext in self.extensions:
+                if ext.is_synthmark():
+                    if not placed:
+                        extensions.append(ours)
+                        placed = True
+                else:
+                    extensions.append(ext)
+            if not placed:
+                extensions.append(ours)
         header_bytes = self._header_bytes(extensions, ack)
         with atomic_writer(dest) as handle:
             out: BinaryIO | gzip.GzipFile
@@ -417,7 +420,7 @@ class NiftiFile(CarrierFile):
                 if out is not handle:
                     out.close()
 
-    def _header_bytes(self, extensions: list[_Extension], ack: Acknowledgment) -> bytes:
+    def _header_bytes(self, extensions: list[_Extension], ack: Acknowledgment | None) -> bytes:
         order = self.header.endianness
         blobs: list[bytes] = []
         for ext in extensions:
@@ -429,9 +432,10 @@ class NiftiFile(CarrierFile):
         if self.nifti_version == 1 and float(np.float32(vox_offset)) != vox_offset:
             raise EncodeError("the extensions are too large for a NIfTI-1 vox_offset")
         header = self.header.copy()  # type: ignore[no-untyped-call]
-        descrip, aux = acknowledgment_text(ack)
-        header["descrip"] = descrip
-        header["aux_file"] = aux
+        if ack is not None:
+            descrip, aux = acknowledgment_text(ack)
+            header["descrip"] = descrip
+            header["aux_file"] = aux
         header["vox_offset"] = vox_offset
         extender = b"\x01\x00\x00\x00" if extensions else b"\x00\x00\x00\x00"
         block: bytes = header.binaryblock

@@ -229,8 +229,8 @@ class RasterFile(CarrierFile):
         self,
         dest: Path,
         *,
-        record_json: bytes,
-        ack: Acknowledgment,
+        record_json: bytes | None,
+        ack: Acknowledgment | None,
         new_pixels: npt.NDArray[np.generic] | None = None,
     ) -> None:
         """Write the image to ``dest`` and the record to ``dest``'s sidecar.
@@ -257,7 +257,8 @@ class RasterFile(CarrierFile):
                     raise InputUnreadableError(
                         f"cannot read the file: {exc.strerror or exc}", path=self.path
                     ) from exc
-        write_sidecar(dest, record_json)
+        if record_json is not None:
+            write_sidecar(dest, record_json)
 
     def _encode(self, new_pixels: npt.NDArray[np.generic]) -> bytes:
         if self.image_format == "JPEG":

@@ -33,6 +33,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "verify": ("synthmark.cli.verify_cmd", "verify", "Verify records and bindings of images."),
     "inspect": ("synthmark.cli.inspect_cmd", "inspect", "Print the record an image carries."),
+    "validate": (
+        "synthmark.cli.validate_cmd",
+        "validate",
+        "Validate datasets: reject unacknowledged synthetic images.",
+    ),
+    "rules": ("synthmark.cli.rules_cmd", "rules", "List the validation rules or explain one."),
+    "manifest": ("synthmark.cli.manifest_cmd", "manifest", "Build or check a dataset manifest."),
+    "mark": ("synthmark.cli.mark_cmd", "mark", "Embed the invisible watermark in an image."),
+    "detect": ("synthmark.cli.detect_cmd", "detect", "Detect the synthmark watermark."),
+    "keygen": ("synthmark.cli.keygen_cmd", "keygen", "Create a key file."),
     "demo": ("synthmark.cli.demo_cmd", "demo", "Run the end-to-end demo on shipped real scans."),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -40,6 +41,24 @@ from synthmark.vocab import DerivationOperation
 )
 @click.option("--sidecar", is_flag=True, help="Also write <output>.synthmark.json.")
 @click.option(
+    "--watermark/--no-watermark",
+    default=True,
+    show_default=True,
+    help="Embed the invisible watermark before binding (synthetic records only).",
+)
+@click.option(
+    "--key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Watermark key (default: the public detection key).",
+)
+@click.option(
+    "--strength",
+    type=click.FloatRange(min=0.05, max=16),
+    default=1.0,
+    show_default=True,
+    help="Watermark strength (1.0: ~2 native units RMS).",
+)
+@click.option(
     "-j",
     "--jobs",
     type=click.IntRange(min=1),
@@ -56,6 +75,9 @@ def stamp(
     derived_from: Path | None,
     operations: tuple[str, ...],
     sidecar: bool,
+    watermark: bool,
+    key: Path | None,
+    strength: float,
     jobs: int,
 ) -> None:
     """Embed a record, bound to the pixels, in images (DICOM, NIfTI, PNG/JPEG/TIFF).
@@ -90,13 +112,20 @@ def stamp(
             base = next((p for p in inputs if p.is_dir() and source.is_relative_to(p)), None)
             relative = source.relative_to(base) if base is not None else Path(source.name)
             jobs_list.append((source, output / relative))
+    mark_with = None
+    if watermark:
+        from synthmark.watermark import PUBLIC_DETECTION_KEY, load_key
+
+        mark_with = load_key(key) if key is not None else PUBLIC_DETECTION_KEY
     tasks = [
-        (src, dst, record, many, overwrite, derived_from, operations, sidecar)
+        (src, dst, record, many, overwrite, derived_from, operations, sidecar, mark_with, strength)
         for src, dst in jobs_list
     ]
     failures = 0
     if jobs > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        # forkserver: forking a process that already runs torch's thread pools can deadlock.
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             results = list(pool.map(_stamp_one, tasks))
     else:
         results = [_stamp_one(task) for task in tasks]
@@ -111,14 +140,31 @@ def stamp(
 
 
 def _stamp_one(
-    task: tuple[Path, Path | None, object, bool, bool, Path | None, tuple[str, ...], bool],
+    task: tuple[
+        Path, Path | None, object, bool, bool, Path | None, tuple[str, ...], bool, object, float
+    ],
 ) -> tuple[bool, str]:
     from synthmark.api import stamp as stamp_file
     from synthmark.errors import SynthmarkError
     from synthmark.record import SynthmarkRecord
+    from synthmark.watermark import WatermarkKey
 
-    source, dest, record, many, overwrite, derived_from, operations, sidecar = task
+    (
+        source,
+        dest,
+        record,
+        many,
+        overwrite,
+        derived_from,
+        operations,
+        sidecar,
+        mark_with,
+        strength,
+    ) = task
     assert record is None or isinstance(record, SynthmarkRecord)
+    assert mark_with is None or isinstance(mark_with, WatermarkKey)
+    # Real images are never watermarked: the mark means "synthetic".
+    synthetic = record.synthetic if record is not None else True
     try:
         if dest is not None:
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -132,11 +178,16 @@ def _stamp_one(
             derived_from=derived_from,
             operations=tuple(DerivationOperation(op) for op in operations),
             sidecar=sidecar,
+            watermark=mark_with if synthetic else None,
+            strength=strength,
         )
     except SynthmarkError as exc:
         return False, f"synthmark: error: {exc.one_line()}"
     kind = "synthetic" if result.record.synthetic else "real"
+    marked = f", watermark {result.record.watermark.key_id}" if result.record.watermark else ""
+    if result.watermark_note:
+        marked += f"; warning: {result.watermark_note}"
     return True, (
-        f"stamped {result.dest} ({kind}, record {result.record.record_id}, "
+        f"stamped {result.dest} ({kind}, record {result.record.record_id}{marked}, "
         f"xxh3 {result.digest.xxh3_128[:12]})"
     )

@@ -13,7 +13,13 @@ import click
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def verify(paths: tuple[Path, ...], fmt: str) -> None:
+@click.option(
+    "--keyring",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Watermark keys to try besides the public detection key.",
+)
+@click.option("--no-watermark", is_flag=True, help="Skip watermark detection (step 8).")
+def verify(paths: tuple[Path, ...], fmt: str, keyring: Path | None, no_watermark: bool) -> None:
     """Verify the record and content binding of each file (spec section 9).
 
     Exit 0 when every file verifies, 1 when any fails; an unreadable single file exits 2.
@@ -22,7 +28,15 @@ def verify(paths: tuple[Path, ...], fmt: str) -> None:
     from synthmark.cli import EXIT_FINDINGS, EXIT_USAGE, exit_with
     from synthmark.cli._walk import iter_inputs
 
-    results = [verify_file(path) for path in iter_inputs(paths)]
+    keys = None
+    if keyring is not None:
+        from synthmark.watermark import load_keyring
+
+        keys = load_keyring(keyring)
+    results = [
+        verify_file(path, watermark_keys=keys, check_watermark=not no_watermark)
+        for path in iter_inputs(paths)
+    ]
     if fmt == "json":
         click.echo(json.dumps({"files": [r.to_json() for r in results]}, indent=2))
     else:

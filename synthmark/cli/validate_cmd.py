@@ -1,0 +1,212 @@
+"""``synthmark validate``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif", "junit", "html"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the report to FILE instead of standard output.",
+)
+@click.option("--per-file", is_flag=True, help="Text: one line per finding instead of grouped.")
+@click.option("--policy", help="research | publish | archive-ingest, or a policy .toml file.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Configuration file (default: synthmark.toml or [tool.synthmark] found "
+    "from the first path upwards).",
+)
+@click.option("--select", multiple=True, help="Rule codes or prefixes to run (repeatable).")
+@click.option("--ignore", multiple=True, help="Rule codes or prefixes not to run (repeatable).")
+@click.option("--strict", is_flag=True, default=None, help="Warnings are errors.")
+@click.option(
+    "--header-only",
+    is_flag=True,
+    default=None,
+    help="Do not decode pixels or detect watermarks (faster; the report lists the rules not run).",
+)
+@click.option(
+    "--keyring",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Watermark keyring (the public detection key is always tried).",
+)
+@click.option("--fpr", type=float, help="Watermark false-positive rate (default 1e-6).")
+@click.option(
+    "-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: all cores)."
+)
+@click.option(
+    "--cache/--no-cache",
+    default=True,
+    show_default=True,
+    help="Reuse facts of unchanged files from the incremental cache.",
+)
+@click.option(
+    "--changed-since",
+    metavar="GIT_REF",
+    help="Only check files changed since GIT_REF (pre-commit, CI).",
+)
+@click.option(
+    "--redact-paths",
+    is_flag=True,
+    help="Replace file names by stable hashes in every output (names can carry "
+    "patient identifiers).",
+)
+@click.option(
+    "--real-thumbnails",
+    is_flag=True,
+    help="HTML: also show thumbnails of real images (patient data; off by default).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def validate(
+    paths: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+    per_file: bool,
+    policy: str | None,
+    config_file: Path | None,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    strict: bool | None,
+    header_only: bool | None,
+    keyring: Path | None,
+    fpr: float | None,
+    jobs: int | None,
+    cache: bool,
+    changed_since: str | None,
+    redact_paths: bool,
+    real_thumbnails: bool,
+    quiet: bool,
+) -> None:
+    """Validate files and folders: reject unacknowledged synthetic images.
+
+    Exit 0 when no error is found (warnings allowed), 1 when errors are found (an
+    unreadable file is a finding), 2 on a usage or configuration error, 70 when synthmark
+    itself failed on a file (a bug, never a verdict).
+    """
+    from dataclasses import replace
+
+    from synthmark._atomic import atomic_write_bytes
+    from synthmark.cli import EXIT_FINDINGS, EXIT_INTERNAL, exit_with
+    from synthmark.config import apply_table, load_config
+    from synthmark.errors import ConfigError
+    from synthmark.reporters import RenderOptions, render
+    from synthmark.validate import validate as run_validate
+
+    config = load_config(list(paths), policy=policy, config_file=config_file)
+    table: dict[str, object] = {}
+    if select:
+        table["select"] = list(select)
+    if ignore:
+        table["ignore"] = list(ignore)
+    if table:
+        config = apply_table(config, table, "command line", Path.cwd())
+    config = replace(
+        config,
+        redact_paths=redact_paths,
+        jobs=jobs,
+        real_thumbnails=real_thumbnails,
+        thumbnails=fmt == "html",
+    )
+    if strict is not None:
+        config = replace(config, strict=strict)
+    if header_only is not None:
+        config = replace(config, header_only=header_only)
+    if keyring is not None:
+        config = replace(config, keyring=keyring)
+    if fpr is not None:
+        if not 0 < fpr < 1:
+            raise ConfigError("--fpr must be between 0 and 1")
+        config = replace(config, fpr=fpr)
+    if cache:
+        config = replace(config, cache_dir=_cache_dir())
+    if changed_since is not None:
+        config = replace(config, changed_only=_changed_files(paths, changed_since))
+
+    show_progress = not quiet and sys.stderr.isatty() and not os.environ.get("CI")
+    with _progress(show_progress) as tick:
+        report = run_validate(paths, config, progress=tick)
+    data = render(report, fmt, RenderOptions(per_file=per_file, color=_color(output)))
+    if output is not None:
+        atomic_write_bytes(output, data)
+        if fmt != "text" and not quiet:
+            click.echo(f"report written to {output}", err=True)
+    else:
+        click.echo(data.decode("utf-8"), nl=False)
+    if report.internal_errors:
+        click.echo(
+            f"synthmark: internal error on {report.internal_errors} file(s): this is a bug, "
+            "not a verdict (see SM901 findings mentioning SMX070)",
+            err=True,
+        )
+        exit_with(EXIT_INTERNAL)
+    if report.failed:
+        exit_with(EXIT_FINDINGS)
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("SYNTHMARK_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
+    return Path(base) / "synthmark" if base else Path.home() / ".cache" / "synthmark"
+
+
+def _color(output: Path | None) -> bool:
+    return output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _changed_files(paths: tuple[Path, ...], ref: str) -> frozenset[str]:
+    from synthmark.errors import ConfigError
+
+    changed: set[str] = set()
+    for root in paths:
+        folder = root if root.is_dir() else root.parent
+        commands = (
+            ["git", "diff", "--name-only", "--relative", ref, "--", "."],
+            ["git", "ls-files", "--others", "--exclude-standard", "--", "."],
+        )
+        for command in commands:
+            try:
+                result = subprocess.run(  # noqa: S603 - fixed git argv, no shell
+                    command, cwd=folder, capture_output=True, text=True, check=True
+                )
+            except (OSError, subprocess.CalledProcessError) as exc:
+                raise ConfigError(f"--changed-since {ref}: git failed: {exc}") from exc
+            changed.update(line for line in result.stdout.splitlines() if line)
+    return frozenset(changed)
+
+
+class _progress:
+    """A minimal stderr progress counter, shown only on a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.count = 0
+
+    def __enter__(self) -> _progress:
+        return self
+
+    def __call__(self, done: int) -> None:
+        self.count = done
+        if self.enabled and (done < 100 or done % 50 == 0):
+            click.echo(f"\rchecked {done} file(s)", err=True, nl=False)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled and self.count:
+            click.echo("\r" + " " * 40 + "\r", err=True, nl=False)

@@ -1,0 +1,101 @@
+"""Building a dataset manifest from what is found (spec section 10)."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from pathlib import Path
+
+from synthmark.config import MANIFEST_FILE, ValidateConfig
+from synthmark.errors import SynthmarkError, UnsupportedFormatError
+from synthmark.record import SPEC_VERSION, Creator, DatasetManifest, ManifestEntry, created_now
+from synthmark.validate import _facts_stream, _Settings, walk
+from synthmark.vocab import CreatorRole, FileRole
+
+
+class ManifestBuildError(SynthmarkError):
+    """The dataset cannot be acknowledged as it is (unreadable or unacknowledged files)."""
+
+    code = "SMX060"
+    exit_code = 1
+
+
+def build_manifest(
+    root: Path,
+    *,
+    name: str,
+    version: str,
+    publisher: str,
+    role: CreatorRole = CreatorRole.DATASET_PUBLISHER,
+    config: ValidateConfig | None = None,
+) -> DatasetManifest:
+    """Scan ``root`` and return its manifest: every image's role, digest and record id.
+
+    A file counts as synthetic when it says so (record or standard field). The build
+    refuses, rather than declaring something real, when a file is unreadable, carries a
+    watermark without a synthetic acknowledgment, or is synthetic without a record id.
+
+    Raises:
+        ManifestBuildError: listing every file that blocks the build.
+    """
+    config = config or ValidateConfig()
+    settings = _Settings(
+        header_only=False,
+        keyring=config.keyring,
+        fpr=config.fpr,
+        thumbnails=False,
+        real_thumbnails=False,
+        single_thread=(config.jobs or 2) > 1,
+    )
+    entries: list[ManifestEntry] = []
+    blockers: list[str] = []
+    items = walk([root], dataclasses.replace(config, exclude=config.exclude))
+    for item, facts in _facts_stream(items, settings, config, None):
+        if facts.error_code == UnsupportedFormatError.code:
+            continue
+        if facts.error_code is not None or facts.pixel_xxh3_128 is None:
+            blockers.append(f"{item.relative}: unreadable ({facts.error_code})")
+            continue
+        detected = facts.watermark is not None and facts.watermark.detected
+        synthetic = facts.acknowledged_synthetic
+        if detected and not synthetic:
+            blockers.append(f"{item.relative}: watermarked but not acknowledged as synthetic")
+            continue
+        if synthetic and facts.record_id is None:
+            blockers.append(f"{item.relative}: synthetic but has no synthmark record")
+            continue
+        entries.append(
+            ManifestEntry(
+                path=item.relative,
+                role=FileRole.SYNTHETIC if synthetic else FileRole.REAL,
+                pixel_xxh3_128=facts.pixel_xxh3_128,
+                pixel_sha256=facts.pixel_sha256,
+                record_id=uuid.UUID(facts.record_id) if synthetic and facts.record_id else None,
+            )
+        )
+    if blockers:
+        more = f" (+{len(blockers) - 5} more)" if len(blockers) > 5 else ""
+        shown = "; ".join(blockers[:5]) + more
+        raise ManifestBuildError(
+            f"cannot build a truthful manifest: {shown}",
+            hint="stamp synthetic files with their records, or remove them",
+            path=root,
+        )
+    synthetic_count = sum(1 for e in entries if e.role is FileRole.SYNTHETIC)
+    return DatasetManifest(
+        spec_version=SPEC_VERSION,
+        name=name,
+        version=version,
+        created=created_now(),
+        publisher=Creator(organisation=publisher, role=role),
+        contains_synthetic=synthetic_count > 0,
+        total_count=len(entries),
+        synthetic_count=synthetic_count,
+        synthetic_proportion=synthetic_count / len(entries) if entries else 0.0,
+        files=entries,
+    )
+
+
+def manifest_path(root: Path) -> Path:
+    """Where a dataset's manifest lives."""
+    return root / MANIFEST_FILE

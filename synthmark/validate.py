@@ -1,0 +1,790 @@
+"""Dataset validation: walk, inspect each file once, run the rules, return a Report.
+
+Work is split so that pixel arrays never cross a process boundary: a worker decodes a
+file, digests and watermark-checks it, and returns small :class:`FileFacts`; the parent
+applies the rules as facts stream in and keeps only a compact index for dataset rules.
+Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synthmark.config import IGNORE_FILE, MANIFEST_FILE, ValidateConfig
+from synthmark.errors import SynthmarkError, UnsupportedFormatError
+from synthmark.report import (
+    DatasetSummary,
+    FileFacts,
+    Finding,
+    Report,
+    Thumbnail,
+    WatermarkFacts,
+)
+from synthmark.rules import RULES_BY_CODE, Rule
+from synthmark.sidecar import SIDECAR_SUFFIX
+
+#: Bumped whenever FileFacts or how they are computed changes: old cache entries are ignored.
+FACTS_VERSION = 1
+_BATCH = 8
+_SKIP_NAMES = {MANIFEST_FILE, IGNORE_FILE, "synthmark.toml"}
+INTERNAL_ERROR = "SMX070"
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class WalkItem:
+    """One path found by the walk.
+
+    Attributes:
+        path: Absolute path.
+        root: The dataset root it was found under.
+        relative: POSIX path relative to the root.
+        absent: Why the content is absent (``"broken-symlink"``, ``"annex-pointer"``,
+            ``"lfs-pointer"``), or ``None``.
+    """
+
+    path: Path
+    root: Path
+    relative: str
+    absent: str | None = None
+
+
+# --------------------------------------------------------------------------------- walk
+
+
+def _ignore_spec(root: Path, config: ValidateConfig) -> Callable[[str, bool], bool]:
+    import pathspec
+
+    patterns = list(config.exclude)
+    ignore_file = root / IGNORE_FILE
+    if ignore_file.is_file():
+        patterns += ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    spec = pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+
+    def ignored(relative: str, is_dir: bool) -> bool:
+        return spec.match_file(relative + "/" if is_dir else relative)
+
+    return ignored
+
+
+def _absent_reason(path: Path) -> str | None:
+    if path.is_symlink() and not path.exists():
+        target = os.readlink(path)
+        return "annex-pointer" if "annex/objects" in target else "broken-symlink"
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    if size < 1024:
+        try:
+            head = path.read_bytes()[:200]
+        except OSError:
+            return None
+        if head.startswith(b"version https://git-lfs.github.com/spec/"):
+            return "lfs-pointer"
+        if head.startswith(b"/annex/objects/") or b"/.git/annex/objects/" in head:
+            return "annex-pointer"
+    return None
+
+
+def walk(roots: Iterable[Path], config: ValidateConfig) -> Iterator[WalkItem]:
+    """Yield the files to check under ``roots``, streaming, in a deterministic order.
+
+    Folders are walked sorted, symlinks followed (DataLad and git-annex trees are
+    symlinks) with loop protection; hidden entries, sidecars, the manifest and the
+    configuration files are skipped; ``exclude`` patterns and ``.synthmarkignore``
+    (gitignore syntax) apply relative to each root.
+    """
+    for root in roots:
+        if not root.exists() and not root.is_symlink():
+            yield WalkItem(root, root.parent, root.name, absent="missing")
+            continue
+        if not root.is_dir():
+            yield WalkItem(root, root.parent, root.name, _absent_reason(root))
+            continue
+        ignored = _ignore_spec(root, config)
+        seen_dirs: set[tuple[int, int]] = set()
+        for folder, dirs, files in os.walk(root, followlinks=True):
+            here = Path(folder)
+            try:
+                stat = here.stat()
+            except OSError:
+                dirs[:] = []
+                continue
+            if (stat.st_dev, stat.st_ino) in seen_dirs:
+                dirs[:] = []  # a symlink loop
+                continue
+            seen_dirs.add((stat.st_dev, stat.st_ino))
+            base = here.relative_to(root).as_posix()
+            prefix = "" if base == "." else base + "/"
+            dirs[:] = sorted(
+                d for d in dirs if not d.startswith(".") and not ignored(prefix + d, True)
+            )
+            for name in sorted(files):
+                if name.startswith(".") or name.endswith(SIDECAR_SUFFIX) or name in _SKIP_NAMES:
+                    continue
+                relative = prefix + name
+                if ignored(relative, False):
+                    continue
+                path = here / name
+                yield WalkItem(path, root, relative, _absent_reason(path))
+
+
+# ------------------------------------------------------------------------------ workers
+
+
+@dataclass(frozen=True)
+class _Settings:
+    header_only: bool
+    keyring: Path | None
+    fpr: float
+    thumbnails: bool
+    real_thumbnails: bool
+    single_thread: bool
+
+
+_WORKER_KEYS: list[Any] | None = None
+_WORKER_SETTINGS: _Settings | None = None
+
+
+def _keys(settings: _Settings) -> list[Any]:
+    global _WORKER_KEYS
+    if _WORKER_KEYS is None:
+        from synthmark.watermark import PUBLIC_DETECTION_KEY, load_keyring
+
+        keys = [PUBLIC_DETECTION_KEY]
+        if settings.keyring is not None:
+            keys += [k for k in load_keyring(settings.keyring) if k != PUBLIC_DETECTION_KEY]
+        _WORKER_KEYS = keys
+    return _WORKER_KEYS
+
+
+def _init_worker(settings: _Settings) -> None:
+    global _WORKER_SETTINGS, _WORKER_KEYS
+    _WORKER_SETTINGS = settings
+    _WORKER_KEYS = None
+    if settings.single_thread:
+        # Several worker processes each running many torch threads on 2 cores only thrash.
+        os.environ["OMP_NUM_THREADS"] = "1"
+        with contextlib.suppress(ImportError):
+            import torch
+
+            torch.set_num_threads(1)
+
+
+def _inspect_batch(items: list[WalkItem]) -> list[FileFacts]:
+    assert _WORKER_SETTINGS is not None
+    return [inspect_file(item, _WORKER_SETTINGS) for item in items]
+
+
+def inspect_file(item: WalkItem, settings: _Settings) -> FileFacts:
+    """Gather the facts of one file (runs in a worker). Never raises."""
+    try:
+        return _inspect(item, settings)
+    except SynthmarkError as exc:
+        return FileFacts(item.relative, error_code=exc.code, error_message=exc.message)
+    except Exception as exc:  # a bug: reported as such, never as a verdict
+        return FileFacts(
+            item.relative,
+            error_code=INTERNAL_ERROR,
+            error_message=f"internal error (a bug): {type(exc).__name__}: {exc}",
+        )
+
+
+def _inspect(item: WalkItem, settings: _Settings) -> FileFacts:
+    from synthmark.api import _locate
+    from synthmark.carriers import open_image
+    from synthmark.errors import RecordInvalidError, RecordParseError
+    from synthmark.records import parse_record
+
+    if item.absent is not None:
+        return FileFacts(
+            item.relative,
+            error_code="absent:" + item.absent,
+            error_message=f"content absent ({item.absent})",
+        )
+    try:
+        size = item.path.stat().st_size
+    except OSError:
+        size = 0
+    image = open_image(item.path)
+    facts: dict[str, Any] = {"path": item.relative, "format": image.format_name, "size": size}
+    label = image.standard_label()
+    facts["standard_label"] = label.synthetic
+    data, source, disagrees = _locate(image, item.path)
+    record = None
+    if data is not None:
+        facts.update(record_present=True, record_source=source, sidecar_disagrees=disagrees)
+        try:
+            record = parse_record(data)
+        except RecordInvalidError as exc:
+            facts["record_problems"] = tuple(exc.problems)
+        except RecordParseError:
+            facts["record_unparseable"] = True
+    if record is not None:
+        facts.update(
+            record_id=str(record.record_id),
+            synthetic=record.synthetic,
+            source_type=record.digital_source_type.term,
+            binding="absent" if record.binding is None else "not_checked",
+            record_watermark_key_id=record.watermark.key_id if record.watermark else None,
+        )
+    if settings.header_only:
+        return FileFacts(**facts)
+    from synthmark.binding import digest_pixels
+
+    content = image.pixels()
+    digest = digest_pixels(content)
+    facts.update(
+        pixel_xxh3_128=digest.xxh3_128,
+        pixel_sha256=digest.sha256,
+        megapixels=content.array.size / 1e6,
+    )
+    if record is not None and record.binding is not None:
+        same = (digest.xxh3_128, digest.sha256) == (record.binding.xxh3_128, record.binding.sha256)
+        facts["binding"] = "pass" if same else "fail"
+    from synthmark.slices import slice_view
+
+    view = slice_view(content)
+    watermark = _detect(view.stack, view.channel_axis, settings)
+    facts["watermark"] = watermark
+    synthetic = facts.get("synthetic") is True or label.synthetic is True
+    if settings.thumbnails and (synthetic or watermark.detected or settings.real_thumbnails):
+        facts["thumbnail_png"] = _thumbnail(view.stack)
+    return FileFacts(**facts)
+
+
+def _detect(stack: Any, channel_axis: int | None, settings: _Settings) -> WatermarkFacts:
+    from synthmark.watermark import detect
+
+    if min(stack.shape[1], stack.shape[2]) < 32:
+        # Too small to carry the mark: report "not detected" with a null statistic.
+        return WatermarkFacts(False, 1.0, 0.0)
+    result = detect(stack, _keys(settings), fpr=settings.fpr, channel_axis=channel_axis)
+    prefix = None
+    if result.payload is not None:
+        prefix = result.payload.record_id_prefix.hex()
+    return WatermarkFacts(
+        detected=result.detected,
+        p_value=float(result.p_value),
+        z=float(result.z),
+        key_id=result.key_id if result.detected else None,
+        payload_record_prefix=prefix,
+    )
+
+
+def _thumbnail(stack: Any) -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    plane = np.asarray(stack[stack.shape[0] // 2], dtype=np.float64)
+    if plane.ndim == 3:
+        plane = plane[..., :3].mean(axis=-1)
+    low, high = np.percentile(plane, [1, 99]) if plane.size else (0.0, 1.0)
+    scaled = np.clip((plane - low) / max(high - low, 1e-9) * 255.0, 0, 255).astype(np.uint8)
+    image = Image.fromarray(scaled)
+    image.thumbnail((128, 128))
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+# -------------------------------------------------------------------------------- cache
+
+
+class _Cache:
+    """Facts of unchanged files, keyed by file and sidecar stat plus the run's settings."""
+
+    def __init__(self, folder: Path, fingerprint: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(folder / f"facts-v{FACTS_VERSION}.sqlite")
+        self._db.execute("CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, facts TEXT)")
+        self._fingerprint = fingerprint
+        self._pending: list[tuple[str, str]] = []
+        self.hits = 0
+
+    def key(self, item: WalkItem) -> str | None:
+        try:
+            stat = item.path.stat()
+        except OSError:
+            return None
+        try:
+            side = (item.path.parent / (item.path.name + SIDECAR_SUFFIX)).stat()
+            side_key = f"{side.st_size}:{side.st_mtime_ns}:{side.st_ino}"
+        except OSError:
+            side_key = "-"
+        real = os.path.realpath(item.path)
+        raw = (
+            f"{self._fingerprint}|{real}|{item.relative}|{stat.st_size}|{stat.st_mtime_ns}|"
+            f"{stat.st_ctime_ns}|{stat.st_ino}|{side_key}"
+        )
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def get(self, key: str) -> FileFacts | None:
+        row = self._db.execute("SELECT facts FROM facts WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        self.hits += 1
+        return _facts_from_json(json.loads(row[0]))
+
+    def put(self, key: str, facts: FileFacts) -> None:
+        if facts.error_code == INTERNAL_ERROR:
+            return  # a bug is never cached as if it were a fact
+        self._pending.append((key, json.dumps(_facts_to_json(facts))))
+        if len(self._pending) >= 500:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._db.executemany("INSERT OR REPLACE INTO facts VALUES (?, ?)", self._pending)
+            self._db.commit()
+            self._pending.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
+
+
+def _facts_to_json(facts: FileFacts) -> dict[str, Any]:
+    data = dataclasses.asdict(facts)
+    if facts.thumbnail_png is not None:
+        data["thumbnail_png"] = facts.thumbnail_png.hex()
+    return data
+
+
+def _facts_from_json(data: dict[str, Any]) -> FileFacts:
+    if data.get("watermark") is not None:
+        data["watermark"] = WatermarkFacts(**data["watermark"])
+    if data.get("thumbnail_png") is not None:
+        data["thumbnail_png"] = bytes.fromhex(data["thumbnail_png"])
+    data["record_problems"] = tuple(tuple(p) for p in data.get("record_problems", ()))
+    return FileFacts(**data)
+
+
+# -------------------------------------------------------------------------------- rules
+
+
+@dataclass
+class _Manifest:
+    root: Path
+    parsed: Any | None  # DatasetManifest, or None when invalid
+    problem: str | None
+    entries: dict[str, Any]
+
+
+class _Run:
+    """Applies rules to streaming facts and keeps the compact dataset index."""
+
+    def __init__(self, config: ValidateConfig) -> None:
+        self.config = config
+        self.enabled = {rule.code: rule for rule in config.enabled_rules()}
+        self.findings: list[Finding] = []
+        self.index: dict[tuple[Path, str], tuple[bool, str | None, str | None]] = {}
+        self.internal_errors = 0
+        self.files = 0
+        self.unreadable = 0
+        self.synthetic = 0
+        self.watermarked = 0
+        self.megapixels = 0.0
+        self.thumbnails: list[Thumbnail] = []
+
+    def shown(self, path: str | None) -> str | None:
+        if path is None or not self.config.redact_paths:
+            return path
+        return "redacted-" + hashlib.sha256(path.encode("utf-8")).hexdigest()[:16]
+
+    def add(self, code: str, path: str | None, message: str) -> None:
+        rule = self.enabled.get(code)
+        if rule is None:
+            return
+        severity = self.config.severity_for(rule, path)
+        if severity is None:
+            return
+        self.findings.append(Finding(code, rule.name, severity, self.shown(path), message))
+
+    def file(self, root: Path, facts: FileFacts, manifest: _Manifest | None) -> None:
+        path = facts.path
+        if facts.error_code is not None:
+            if facts.error_code == UnsupportedFormatError.code:
+                self.add("SM903", path, "not a supported image format; ignored")
+                return
+            self.files += 1
+            self.unreadable += 1
+            if facts.error_code.startswith("absent:"):
+                self.add("SM902", path, facts.error_message or "content absent")
+            else:
+                if facts.error_code == INTERNAL_ERROR:
+                    self.internal_errors += 1
+                self.add("SM901", path, f"{facts.error_code}: {facts.error_message}")
+            self.index[(root, path)] = (False, None, None)
+            return
+        self.files += 1
+        self.megapixels += facts.megapixels
+        detected = facts.watermark is not None and facts.watermark.detected
+        entry = manifest.entries.get(path) if manifest is not None else None
+        manifest_says_synthetic = entry is not None and entry.role.value == "synthetic"
+        synthetic = facts.acknowledged_synthetic or detected
+        self.synthetic += facts.acknowledged_synthetic
+        self.watermarked += detected
+        self.index[(root, path)] = (synthetic, facts.pixel_xxh3_128, facts.record_id)
+
+        if facts.record_unparseable:
+            self.add("SM104", path, "record bytes are not a UTF-8 JSON object")
+        for location, message in facts.record_problems:
+            if location == "spec_version":
+                self.add("SM102", path, f"{location}: {message}")
+            elif "digital_source_type" in message or location == "digital_source_type":
+                self.add("SM103", path, f"{location}: {message}")
+            else:
+                self.add("SM101", path, f"{location}: {message}")
+        if facts.sidecar_disagrees:
+            self.add("SM106", path, "embedded record and sidecar differ; the embedded one is used")
+        if (
+            facts.synthetic is not None
+            and facts.standard_label is not None
+            and (facts.synthetic != facts.standard_label)
+        ):
+            said = "synthetic" if facts.standard_label else "real"
+            self.add("SM105", path, f"standard fields say {said}, the record says otherwise")
+        if not facts.record_present and facts.standard_label is True:
+            self.add("SM107", path, "standard fields say synthetic but there is no record")
+        if facts.binding == "fail":
+            self.add(
+                "SM201",
+                path,
+                "content binding does not match the pixels (transplanted "
+                "record or pixels edited after stamping)",
+            )
+        elif facts.binding == "absent":
+            self.add("SM202", path, "record has no content binding")
+        if facts.watermark is not None:
+            wm = facts.watermark
+            if detected and not facts.acknowledged_synthetic and not manifest_says_synthetic:
+                what = "a record saying real" if facts.synthetic is False else "no record"
+                if entry is not None and not manifest_says_synthetic:
+                    what += " and a manifest entry saying real"
+                self.add(
+                    "SM501",
+                    path,
+                    f"synthmark watermark detected (p <= {wm.p_value:.1e}, "
+                    f"z = {wm.z:.1f}) but the file has {what}",
+                )
+            if facts.acknowledged_synthetic and not detected:
+                self.add("SM401", path, f"synthetic, but no watermark detected (z = {wm.z:.1f})")
+            if (
+                detected
+                and facts.record_watermark_key_id is not None
+                and (
+                    wm.key_id is not None
+                    and wm.key_id != facts.record_watermark_key_id
+                    and wm.payload_record_prefix is not None
+                )
+            ):
+                self.add("SM402", path, "detected watermark key differs from the record's")
+        if facts.thumbnail_png is not None:
+            self.thumbnails.append(
+                Thumbnail(
+                    self.shown(path) or path,
+                    facts.thumbnail_png,
+                    facts.watermark.z if facts.watermark else None,
+                    facts.watermark.p_value if facts.watermark else None,
+                    facts.acknowledged_synthetic,
+                )
+            )
+
+    def dataset(self, root: Path, manifest: _Manifest | None, is_folder: bool) -> None:
+        found = {path: v for (r, path), v in self.index.items() if r == root}
+        synthetic_paths = {p for p, (syn, _, _) in found.items() if syn}
+        if manifest is None:
+            if is_folder and synthetic_paths:
+                self.add(
+                    "SM508",
+                    None,
+                    f"{len(synthetic_paths)} synthetic image(s) under "
+                    f"{self.shown(root.name)} and no {MANIFEST_FILE}",
+                )
+            return
+        if manifest.parsed is None:
+            self.add("SM507", self.shown(MANIFEST_FILE), manifest.problem or "invalid manifest")
+            return
+        declared = manifest.parsed
+        for path, entry in sorted(manifest.entries.items()):
+            if path not in found:
+                self.add("SM505", path, "listed in the manifest but not found")
+                continue
+            synthetic, xxh3, _ = found[path]
+            if synthetic and entry.role.value != "synthetic":
+                self.add("SM502", path, "synthetic file listed as real in the manifest")
+            if xxh3 is not None and entry.pixel_xxh3_128 != xxh3:
+                self.add("SM506", path, "pixels differ from the manifest's digest")
+        for path in sorted(found):
+            if path not in manifest.entries:
+                self.add("SM504", path, "image file not listed in the manifest")
+        if synthetic_paths and not declared.contains_synthetic:
+            self.add(
+                "SM502",
+                None,
+                "manifest declares no synthetic content but "
+                f"{len(synthetic_paths)} synthetic image(s) were found",
+            )
+        total = len(found)
+        proportion = len(synthetic_paths) / total if total else 0.0
+        if (
+            declared.synthetic_count != len(synthetic_paths)
+            or abs(declared.synthetic_proportion - proportion) > 1e-9
+        ):
+            self.add(
+                "SM503",
+                None,
+                f"manifest declares {declared.synthetic_count} synthetic "
+                f"({declared.synthetic_proportion:.4f}); found {len(synthetic_paths)} of "
+                f"{total} ({proportion:.4f})",
+            )
+
+
+def _load_manifest(root: Path) -> _Manifest | None:
+    from synthmark.records import parse_manifest
+
+    path = root / MANIFEST_FILE
+    if not root.is_dir() or not path.is_file():
+        return None
+    try:
+        parsed = parse_manifest(path.read_bytes(), path=path)
+    except SynthmarkError as exc:
+        return _Manifest(root, None, exc.message, {})
+    except OSError as exc:
+        return _Manifest(root, None, f"cannot read: {exc.strerror}", {})
+    return _Manifest(root, parsed, None, {e.path: e for e in parsed.files})
+
+
+# ----------------------------------------------------------------------------- validate
+
+
+def _not_run(config: ValidateConfig, roots: list[Path]) -> list[tuple[str, str]]:
+    reasons: list[tuple[str, str]] = []
+    for rule in config.enabled_rules():
+        if config.header_only and rule.needs_pixels:
+            reasons.append((rule.code, "--header-only: pixels were not decoded"))
+        elif config.changed_only is not None and rule.code.startswith("SM50"):
+            reasons.append((rule.code, "--changed-since: dataset rules need every file"))
+        elif rule.needs_manifest and not any((r / MANIFEST_FILE).is_file() for r in roots):
+            reasons.append((rule.code, f"no {MANIFEST_FILE} in the dataset"))
+    return reasons
+
+
+def validate(
+    paths: Iterable[Path | str],
+    config: ValidateConfig | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+) -> Report:
+    """Validate files and folders; return a :class:`Report` (never prints).
+
+    Unreadable files become findings and the run goes on. A bug while checking one file
+    becomes an ``SM901`` finding with ``SMX070`` in its message and is counted in
+    :attr:`Report.internal_errors`, so the CLI can exit 70 instead of giving a verdict.
+
+    Raises:
+        ConfigError: when the keyring cannot be loaded.
+    """
+    started = time.perf_counter()
+    config = config or ValidateConfig()
+    roots = [Path(p) for p in paths]
+    run = _Run(config)
+    manifests = {root: _load_manifest(root) for root in roots}
+    settings = _Settings(
+        header_only=config.header_only,
+        keyring=config.keyring,
+        fpr=config.fpr,
+        thumbnails=config.thumbnails,
+        real_thumbnails=config.real_thumbnails,
+        single_thread=(config.jobs or os.cpu_count() or 1) > 1,
+    )
+    if not config.header_only and config.keyring is not None:
+        from synthmark.watermark import load_keyring
+
+        load_keyring(config.keyring)  # fail early, as a config error, not per file
+    cache = None
+    if config.cache_dir is not None:
+        from synthmark import __version__
+
+        fingerprint = json.dumps(
+            [
+                __version__,
+                FACTS_VERSION,
+                config.header_only,
+                str(config.keyring),
+                _keyring_stamp(config.keyring),
+                config.fpr,
+                config.thumbnails,
+                config.real_thumbnails,
+            ]
+        )
+        cache = _Cache(config.cache_dir, fingerprint)
+
+    items = (
+        item
+        for item in walk(roots, config)
+        if config.changed_only is None or item.relative in config.changed_only
+    )
+    done = 0
+    try:
+        for item, facts in _facts_stream(items, settings, config, cache):
+            run.file(item.root, facts, manifests.get(item.root))
+            done += 1
+            if progress is not None:
+                progress(done)
+    finally:
+        if cache is not None:
+            cache.close()
+    if config.changed_only is None:
+        for root in roots:
+            run.dataset(root, manifests.get(root), root.is_dir())
+    findings = sorted(run.findings, key=lambda f: (f.path or "", f.code, f.message))
+    not_run = _not_run(config, roots)
+    skipped = {code for code, _ in not_run}
+    summary = DatasetSummary(
+        files=run.files,
+        unreadable=run.unreadable,
+        synthetic_acknowledged=run.synthetic,
+        watermarked=run.watermarked,
+        real_or_unlabelled=run.files - run.unreadable - run.synthetic,
+        megapixels=run.megapixels,
+    )
+    report = Report(
+        findings=tuple(findings),
+        summary=summary,
+        rules_run=tuple(code for code in run.enabled if code not in skipped),
+        rules_not_run=tuple(not_run),
+        roots=tuple(run.shown(str(r)) or str(r) for r in roots),
+        policy=config.policy,
+        strict=config.strict,
+        duration_s=time.perf_counter() - started,
+        thumbnails=tuple(run.thumbnails),
+        internal_errors=run.internal_errors,
+    )
+    return report
+
+
+def _keyring_stamp(keyring: Path | None) -> str:
+    if keyring is None:
+        return "-"
+    try:
+        return hashlib.sha256(keyring.read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"
+
+
+def _facts_stream(
+    items: Iterator[WalkItem],
+    settings: _Settings,
+    config: ValidateConfig,
+    cache: _Cache | None,
+) -> Iterator[tuple[WalkItem, FileFacts]]:
+    jobs = config.jobs or os.cpu_count() or 1
+
+    def pending_batches() -> Iterator[list[tuple[WalkItem, str | None]]]:
+        batch: list[tuple[WalkItem, str | None]] = []
+        for item in items:
+            key = cache.key(item) if cache is not None else None
+            batch.append((item, key))
+            if len(batch) >= _BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def split(
+        batch: list[tuple[WalkItem, str | None]],
+    ) -> tuple[list[tuple[WalkItem, FileFacts]], list[tuple[WalkItem, str | None]]]:
+        ready: list[tuple[WalkItem, FileFacts]] = []
+        todo: list[tuple[WalkItem, str | None]] = []
+        for item, key in batch:
+            cached = cache.get(key) if cache is not None and key is not None else None
+            if cached is not None:
+                ready.append((item, cached))
+            else:
+                todo.append((item, key))
+        return ready, todo
+
+    def store(todo: list[tuple[WalkItem, str | None]], facts: list[FileFacts]) -> None:
+        if cache is not None:
+            for (_, key), fact in zip(todo, facts, strict=True):
+                if key is not None:
+                    cache.put(key, fact)
+
+    if jobs <= 1:
+        _init_worker(dataclasses.replace(settings, single_thread=False))
+        for batch in pending_batches():
+            ready, todo = split(batch)
+            yield from ready
+            facts = _inspect_batch([item for item, _ in todo])
+            store(todo, facts)
+            yield from zip([item for item, _ in todo], facts, strict=True)
+        return
+
+    # A bounded window of batches in flight keeps memory flat however large the tree.
+    window = jobs * 4
+    # forkserver: forking a process that already runs torch's thread pools can deadlock.
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(
+        max_workers=jobs, initializer=_init_worker, initargs=(settings,), mp_context=context
+    ) as pool:
+        in_flight: dict[Future[list[FileFacts]], list[tuple[WalkItem, str | None]]] = {}
+        order: list[Future[list[FileFacts]]] = []
+        for batch in pending_batches():
+            ready, todo = split(batch)
+            yield from ready
+            if todo:
+                future = pool.submit(_inspect_batch, [item for item, _ in todo])
+                in_flight[future] = todo
+                order.append(future)
+            while len(in_flight) >= window:
+                wait(list(in_flight), return_when=FIRST_COMPLETED)
+                yield from _drain(order, in_flight, store)
+        while in_flight:
+            wait(list(in_flight), return_when=FIRST_COMPLETED)
+            yield from _drain(order, in_flight, store)
+
+
+def _drain(
+    order: list[Future[list[FileFacts]]],
+    in_flight: dict[Future[list[FileFacts]], list[tuple[WalkItem, str | None]]],
+    store: Callable[[list[tuple[WalkItem, str | None]], list[FileFacts]], None],
+) -> Iterator[tuple[WalkItem, FileFacts]]:
+    # Yield finished batches in submission order so reports are deterministic.
+    while order and order[0].done():
+        future = order.pop(0)
+        todo = in_flight.pop(future)
+        try:
+            facts = future.result()
+        except Exception as exc:  # a worker died: every file of its batch is a bug report
+            facts = [
+                FileFacts(
+                    item.relative,
+                    error_code=INTERNAL_ERROR,
+                    error_message=f"internal error (a bug): worker failed: {exc}",
+                )
+                for item, _ in todo
+            ]
+        store(todo, facts)
+        yield from zip([item for item, _ in todo], facts, strict=True)
+
+
+def rule_for(code: str) -> Rule:
+    """The catalogue entry of ``code``."""
+    return RULES_BY_CODE[code]

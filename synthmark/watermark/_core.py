@@ -1,0 +1,598 @@
+"""Embedding and detection, batched over 2-D slices with torch (float32, CUDA when present)."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from synthmark.watermark._carriers import (
+    D4,
+    TILE_SIZES,
+    apply_d4,
+    carrier_bank,
+    invert_d4,
+    mark_tile,
+)
+from synthmark.watermark._codec import (
+    CODE_BITS,
+    Payload,
+    conv_encode,
+    decode_payload,
+    info_bits,
+)
+from synthmark.watermark._keys import PUBLIC_DETECTION_KEY, WatermarkKey
+
+ArrayT = TypeVar("ArrayT", np.ndarray[Any, Any], torch.Tensor)
+
+BOX = 7
+CLIP = 3.0
+MASK_MIN, MASK_MAX = 0.5, 2.0
+PEAK_FACTOR = 7.5
+AMP_8BIT = 1.3
+AMP_NATIVE = 1.97  # 2.0 RMS once integer rounding (variance 1/12) is added
+DEFAULT_SCALES = (1.0, 0.5, 2.0)
+
+
+def _device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def tile_for(height: int, width: int) -> int:
+    """Tile size used at embedding (one size for now; the detector searches TILE_SIZES)."""
+    del height, width
+    return TILE_SIZES[0]
+
+
+@dataclass(frozen=True)
+class SliceDetection:
+    """Evidence from one 2-D slice, at the hypothesis that won for the whole input.
+
+    Attributes:
+        index: Slice index in the flattened leading axes.
+        z: Normalised pilot correlation of this slice alone.
+        p_value: Conservative p-value of this slice, with the same search correction.
+    """
+
+    index: int
+    z: float
+    p_value: float
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Result of :func:`detect`.
+
+    Attributes:
+        detected: True when ``p_value <= fpr``.
+        p_value: Bound on the probability that an unmarked input (or one marked with another
+            key) scores this high, including every hypothesis searched.
+        z: Best normalised pilot correlation.
+        fpr: The false-positive rate asked for.
+        key_id: Id of the best-matching key when detected, else None.
+        payload: Decoded payload when it decodes and its tag verifies, else None.
+        slices: Per-slice evidence at the winning hypothesis.
+        transform: The winning hypothesis (informative), e.g.
+            ``"rot90:1,flip:0,scale:1,tile:128,shift:17:0"``: the input looks like the marked
+            image flipped (if flip), then turned k quarter turns, resized by ``scale`` and
+            cyclically shifted by ``shift`` relative to the tile grid.
+    """
+
+    detected: bool
+    p_value: float
+    z: float
+    fpr: float
+    key_id: str | None
+    payload: Payload | None
+    slices: tuple[SliceDetection, ...]
+    transform: str | None
+
+
+# ---------------------------------------------------------------- layout helpers
+
+
+@dataclass
+class _Layout:
+    luma: torch.Tensor  # (B, H, W) float32 on the working device
+    channel_axis: int | None  # axis of samples in the original, normalised to >= 0
+    colour: int  # number of colour samples the mark goes into (1 or 3)
+
+
+def _to_tensor(pixels: Any) -> tuple[torch.Tensor, bool]:
+    if isinstance(pixels, torch.Tensor):
+        return pixels, True
+    arr = np.asarray(pixels)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"unsupported pixel dtype {arr.dtype}")
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize <= 2:
+        return torch.from_numpy(arr.astype(np.float32)), False
+    if arr.dtype.kind == "b":
+        return torch.from_numpy(arr.astype(np.float32)), False
+    return torch.from_numpy(np.ascontiguousarray(arr)), False
+
+
+def _resolve_channel_axis(shape: Sequence[int], channel_axis: int | None) -> int | None:
+    ndim = len(shape)
+    if channel_axis is not None:
+        axis = channel_axis % ndim
+        if ndim - 1 < 2:
+            raise ValueError("a channel axis needs at least two spatial axes")
+        return axis
+    if ndim >= 3 and shape[-1] in (3, 4):
+        return ndim - 1
+    return None
+
+
+def _layout(t: torch.Tensor, channel_axis: int | None, device: torch.device) -> _Layout:
+    if t.ndim < 2:
+        raise ValueError("pixels must have at least two axes (H, W)")
+    axis = _resolve_channel_axis(tuple(t.shape), channel_axis)
+    x = t.to(device=device, dtype=torch.float32)
+    colour = 1
+    if axis is not None:
+        x = torch.movedim(x, axis, -1)
+        samples = x.shape[-1]
+        colour = 3 if samples >= 3 else 1
+        x = x[..., :colour].mean(dim=-1)
+    height, width = x.shape[-2], x.shape[-1]
+    return _Layout(luma=x.reshape(-1, height, width), channel_axis=axis, colour=colour)
+
+
+# ---------------------------------------------------------------- filters
+
+
+def _box_counts(n: int, device: torch.device) -> torch.Tensor:
+    i = torch.arange(n, device=device)
+    half = BOX // 2
+    return (torch.clamp(i + half, max=n - 1) - torch.clamp(i - half, min=0) + 1).to(torch.float32)
+
+
+def _box(x: torch.Tensor) -> torch.Tensor:
+    """Mean over the BOX x BOX window inside the image (borders average fewer pixels)."""
+    # Summing shifted views is several times faster on CPU than avg_pool2d or conv2d.
+    half = BOX // 2
+    h, w = x.shape[-2], x.shape[-1]
+    p = F.pad(x, (half, half, half, half))
+    rows = p[..., :, 0:w]
+    for i in range(1, BOX):
+        rows = rows + p[..., :, i : i + w]
+    out = rows[..., 0:h, :]
+    for i in range(1, BOX):
+        out = out + rows[..., i : i + h, :]
+    counts = _box_counts(h, x.device)[:, None] * _box_counts(w, x.device)[None, :]
+    return out / counts
+
+
+def _residual(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """High-pass residual and its local RMS, for (B, H, W) input."""
+    r = x - _box(x)
+    s = _box(r * r).clamp_min(0).sqrt()
+    return r, s
+
+
+def _normalised_residual(x: torch.Tensor) -> torch.Tensor:
+    """Locally-optimum pre-filter: residual over (local RMS + floor), clipped at +-3."""
+    r, s = _residual(x)
+    floor = 0.1 * s.mean(dim=(-2, -1), keepdim=True) + 1e-6
+    return (r / (s + floor)).clamp(-CLIP, CLIP)
+
+
+def _fold(u: torch.Tensor, tile: int) -> torch.Tensor:
+    """Sum a (B, H, W) tensor modulo the tile period into (B, T, T)."""
+    b, h, w = u.shape
+    hp, wp = -(-h // tile) * tile, -(-w // tile) * tile
+    if (hp, wp) != (h, w):
+        u = F.pad(u, (0, wp - w, 0, hp - h))
+    return u.reshape(b, hp // tile, tile, wp // tile, tile).sum(dim=(1, 3))
+
+
+# ---------------------------------------------------------------- embedding
+
+
+def _amplitude(bits: int | None, luma: torch.Tensor, valid: torch.Tensor) -> float:
+    if bits is not None:
+        return AMP_8BIT if bits <= 8 else AMP_NATIVE
+    vals = luma[valid] if bool(valid.any()) else luma.reshape(-1)
+    span = float(vals.max() - vals.min()) if vals.numel() else 0.0
+    if span > 255.0:
+        return AMP_NATIVE
+    return AMP_8BIT * max(span, 1e-12) / 255.0
+
+
+def _int_info(dtype: Any) -> tuple[bool, int, bool] | None:
+    """(is_int, bits, signed) of a numpy or torch dtype; None for floating types."""
+    if isinstance(dtype, torch.dtype):
+        if dtype.is_floating_point or dtype.is_complex:
+            return None
+        if dtype == torch.bool:
+            raise TypeError("boolean pixels cannot carry a watermark")
+        info = torch.iinfo(dtype)
+        return True, info.bits, info.min < 0
+    nd = np.dtype(dtype)
+    if nd.kind == "f":
+        return None
+    if nd.kind not in "iu":
+        raise TypeError(f"unsupported pixel dtype {nd}")
+    return True, 8 * nd.itemsize, nd.kind == "i"
+
+
+def _chunks(n: int, pixels: int, device: torch.device) -> list[tuple[int, int]]:
+    """Slice ranges processed together: large batches on GPU, cache-sized ones on CPU."""
+    budget = (1 << 24) if device.type == "cuda" else (1 << 19)
+    step = max(1, budget // max(pixels, 1))
+    return [(i, min(step, n - i)) for i in range(0, n, step)]
+
+
+def _delta(x: torch.Tensor, valid: torch.Tensor, pattern: torch.Tensor, amp: float) -> torch.Tensor:
+    """Masked mark for a batch of slices: RMS ``amp`` over valid pixels, peaks capped."""
+    _, local = _residual(x)
+    validf = valid.to(torch.float32)
+    count = validf.sum(dim=(-2, -1), keepdim=True).clamp_min(1.0)
+    mean_local = (local * validf).sum(dim=(-2, -1), keepdim=True) / count
+    # Noise-adaptive masking: more mark where the image is busy, less where it is flat.
+    mask = (local / mean_local.clamp_min(1e-12)).clamp(MASK_MIN, MASK_MAX)
+    delta = pattern * mask * validf
+    rms = ((delta * delta).sum(dim=(-2, -1), keepdim=True) / count).sqrt()
+    delta = delta * (amp / rms.clamp_min(1e-12))
+    return delta.clamp(-PEAK_FACTOR * amp, PEAK_FACTOR * amp)
+
+
+def embed(
+    pixels: ArrayT,
+    key: WatermarkKey,
+    payload: Payload | None = None,
+    *,
+    strength: float = 1.0,
+    bits_stored: int | None = None,
+    signed: bool | None = None,
+    padding_value: int | float | None = None,
+    channel_axis: int | None = None,
+) -> ArrayT:
+    """Embed a keyed, tiled watermark carrying an optional payload.
+
+    Args:
+        pixels: NumPy array or torch tensor: (H, W), (N, H, W) slices, or either with a
+            colour/sample axis (last axis of size 3 or 4 is taken as colour unless
+            ``channel_axis`` says otherwise). The mark goes into the colour samples equally
+            (never into alpha).
+        key: The embedding key.
+        payload: Information to carry; None embeds the presence mark only.
+        strength: Multiplies the mark's RMS amplitude (1.0: 1.3 grey levels on 8-bit
+            data, 2 native units, e.g. 2 HU, on deeper integers).
+        bits_stored: Stored bits of integer data (e.g. 12); defaults to the dtype's width.
+        signed: Whether stored integers are signed; defaults to the dtype's signedness.
+        padding_value: Pixels equal to this value are never changed.
+        channel_axis: Axis of colour samples, if any.
+
+    Returns:
+        Marked pixels of the same kind, shape and dtype (and device, for tensors).
+    """
+    if strength < 0 or not math.isfinite(strength):
+        raise ValueError("strength must be a finite non-negative number")
+    src, is_tensor = _to_tensor(pixels)
+    device = _device()
+    lay = _layout(src, channel_axis, device)
+    x = lay.luma
+    nslice, height, width = x.shape
+    out_dtype = pixels.dtype
+    int_info = _int_info(out_dtype)
+
+    # For colour data a pixel counts as padding when its colour mean equals the value; the
+    # final per-sample check below still guarantees that no padding sample changes.
+    if padding_value is not None:
+        valid = x != float(padding_value)
+    else:
+        valid = torch.ones_like(x, dtype=torch.bool)
+
+    lo = hi = None
+    bits = None
+    if int_info is not None:
+        _, dbits, dsigned = int_info
+        bits = min(bits_stored if bits_stored is not None else dbits, dbits)
+        sgn = dsigned if signed is None else signed
+        lo = float(-(2 ** (bits - 1))) if sgn else 0.0
+        hi = float(2 ** (bits - 1) - 1) if sgn else float(2**bits - 1)
+        # Never leave the container's own range, whatever bits_stored/signed claim.
+        lo = max(lo, -float(2 ** (dbits - 1)) if dsigned else 0.0)
+        hi = min(hi, float(2 ** (dbits - 1) - 1) if dsigned else float(2**dbits - 1))
+    amp = strength * _amplitude(bits, x, valid)
+
+    tile = tile_for(height, width)
+    code = conv_encode(info_bits(key.secret, payload)).tobytes()
+    w = mark_tile(key.secret, tile, code, str(device))
+    reps_h, reps_w = -(-height // tile), -(-width // tile)
+    pattern = w.repeat(reps_h, reps_w)[:height, :width]
+
+    delta = torch.cat(
+        [
+            _delta(x[i : i + step], valid[i : i + step], pattern, amp)
+            for i, step in _chunks(nslice, height * width, device)
+        ]
+    )
+
+    # Broadcast the (B, H, W) luma delta back onto the original layout.
+    shape = tuple(src.shape)
+    if lay.channel_axis is None:
+        full = delta.reshape(shape)
+    else:
+        moved = list(shape)
+        samples = moved.pop(lay.channel_axis)
+        per = delta.reshape(*moved, 1)
+        chan = torch.zeros(samples, device=device)
+        chan[: lay.colour] = 1.0
+        full = torch.movedim(per * chan, -1, lay.channel_axis)
+
+    if is_tensor:
+        base = src.to(device=device, dtype=torch.float64 if _wide(out_dtype) else torch.float32)
+        new = base + full.to(base.dtype)
+        if int_info is not None:
+            assert lo is not None and hi is not None
+            new = torch.round(new).clamp(lo, hi)
+        if padding_value is not None:
+            new = torch.where(base == float(padding_value), base, new)
+        result: Any = new.to(dtype=out_dtype, device=pixels.device)
+        return result  # type: ignore[no-any-return]
+    arr = np.asarray(pixels)
+    work = np.float64 if _wide(arr.dtype) else np.float32
+    new_np = arr.astype(work) + full.cpu().numpy().astype(work)
+    if int_info is not None:
+        new_np = np.clip(np.rint(new_np), lo, hi)
+    if padding_value is not None:
+        new_np = np.where(arr == padding_value, arr.astype(work), new_np)
+    marked: Any = new_np.astype(arr.dtype)
+    return marked  # type: ignore[no-any-return]
+
+
+def _wide(dtype: Any) -> bool:
+    if isinstance(dtype, torch.dtype):
+        return dtype in (torch.int32, torch.int64, torch.uint32, torch.uint64, torch.float64)
+    nd = np.dtype(dtype)
+    return (nd.itemsize >= 4 and nd.kind in "iu") or nd == np.float64
+
+
+# ---------------------------------------------------------------- detection
+
+
+def _p(z: float, hypotheses: int) -> float:
+    """Chernoff bound exp(-z^2/2) per hypothesis, times the (weighted) hypothesis count."""
+    if z <= 0:
+        return 1.0
+    return math.exp(min(0.0, -0.5 * z * z + math.log(hypotheses)))
+
+
+@dataclass
+class _Best:
+    z: float = -math.inf
+    key: WatermarkKey | None = None
+    tile: int = 0
+    scale: float = 1.0
+    g: int = 0
+    shift: tuple[int, int] = (0, 0)
+    folded: torch.Tensor | None = None  # (B, T, T) normalised residual folds
+
+
+def _whiten(spec: torch.Tensor) -> torch.Tensor:
+    # Phase-only whitening: |X_k| = 1 where the spectrum is non-zero. It rejects the host
+    # (whose spectrum is far from flat) and makes the null variance easy to compute.
+    mag = spec.abs()
+    return torch.where(mag > 1e-20, spec / mag.clamp_min(1e-20), torch.zeros_like(spec))
+
+
+@functools.lru_cache(maxsize=1024)
+def aligned_shift(k: int, f: int, height: int, width: int, tile: int) -> tuple[int, int]:
+    """Cyclic shift at which an uncropped image, transformed by D4 element (k, f), aligns.
+
+    Args:
+        k: Quarter turns.
+        f: Flip flag.
+        height: Height of the observed (transformed) image.
+        width: Width of the observed image.
+        tile: T.
+
+    Returns:
+        (sy, sx) such that the observed fold matches ``roll(apply_d4(tile), (sy, sx))``.
+    """
+    h, w = (height, width) if k % 2 == 0 else (width, height)
+    # D4 permutes the four corners the same way whatever the size, so a 2 x 2 array of
+    # corner coordinates says which original pixel lands at the observed top-left.
+    ci = apply_d4(torch.tensor([[0, 0], [h - 1, h - 1]]), k, f)[0, 0].item()
+    cj = apply_d4(torch.tensor([[0, w - 1], [0, w - 1]]), k, f)[0, 0].item()
+    grid = torch.arange(tile)
+    ti = apply_d4(grid[:, None].expand(tile, tile), k, f)
+    tj = apply_d4(grid[None, :].expand(tile, tile), k, f)
+    hit = ((ti == ci % tile) & (tj == cj % tile)).nonzero()[0]
+    return (-int(hit[0])) % tile, (-int(hit[1])) % tile
+
+
+def _zmap(folded: torch.Tensor, key: WatermarkKey, tile: int, device: torch.device) -> torch.Tensor:
+    """(8, T, T) pilot z for every D4 element and cyclic shift, slices combined."""
+    bank = carrier_bank(key.secret, tile, str(device))
+    # Slices share the tile, so their folds add up coherently before whitening.
+    y = _whiten(torch.fft.rfft2(folded.sum(dim=0)))
+    corr = torch.fft.irfft2(torch.conj(bank.pilot_d4) * y, s=(tile, tile))
+    var = (bank.pilot_d4_mask * y.abs().pow(2)).sum(dim=(-2, -1)) / 2.0
+    z: torch.Tensor = corr * (tile * tile / 2.0) / var.clamp_min(1e-20).sqrt()[:, None, None]
+    return z
+
+
+def pilot_z_map(
+    pixels: np.ndarray[Any, Any] | torch.Tensor,
+    key: WatermarkKey,
+    *,
+    tile: int = TILE_SIZES[0],
+    channel_axis: int | None = None,
+) -> torch.Tensor:
+    """The detector's (8, T, T) z statistics at scale 1, for analysis and tests.
+
+    Under H0 every entry is, over the key, sub-Gaussian with variance proxy 1.
+    """
+    src, _ = _to_tensor(pixels)
+    device = _device()
+    luma = _layout(src, channel_axis, device).luma
+    return _zmap(_fold(_normalised_residual(luma), tile), key, tile, device)
+
+
+def _slice_z(best: _Best, device: torch.device) -> list[float]:
+    assert best.folded is not None and best.key is not None
+    bank = carrier_bank(best.key.secret, best.tile, str(device))
+    x = _whiten(torch.fft.rfft2(best.folded))
+    corr = torch.fft.irfft2(torch.conj(bank.pilot_d4[best.g]) * x, s=(best.tile, best.tile))
+    var = (bank.pilot_d4_mask[best.g] * x.abs().pow(2)).sum(dim=(-2, -1)) / 2.0
+    sy, sx = best.shift
+    vals = corr[:, sy, sx] * (best.tile * best.tile / 2.0) / var.clamp_min(1e-20).sqrt()
+    return [float(v) for v in vals.cpu()]
+
+
+def _decode(best: _Best, device: torch.device) -> Payload | None:
+    assert best.folded is not None and best.key is not None
+    bank = carrier_bank(best.key.secret, best.tile, str(device))
+    k, f = D4[best.g]
+    aligned = torch.roll(best.folded, shifts=(-best.shift[0], -best.shift[1]), dims=(-2, -1))
+    aligned = invert_d4(aligned, k, f)
+    y = _whiten(torch.fft.rfft2(aligned.sum(dim=0)))
+    vals = (torch.conj(bank.payload) * y)[bank.pay_ky, bank.pay_kx].real
+    soft = torch.zeros(CODE_BITS, device=device).index_add_(0, bank.pay_bit, vals)
+    return decode_payload(
+        soft.cpu().numpy().astype(np.float64),
+        best.key.secret,
+        key_id=best.key.key_id,
+        public=best.key.public,
+    )
+
+
+def _scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """Size after undoing a resize by ``scale`` (i.e. resampling by 1/scale)."""
+    if scale == 1.0:
+        return height, width
+    return max(1, round(height / scale)), max(1, round(width / scale))
+
+
+def _resample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == size:
+        return x
+    shrinking = size[0] < x.shape[-2]
+    out = F.interpolate(
+        x.unsqueeze(1), size=size, mode="bilinear", align_corners=False, antialias=shrinking
+    )
+    return out.squeeze(1)
+
+
+def hypothesis_counts(n_keys: int, n_scales: int) -> tuple[int, int]:
+    """Weighted Bonferroni counts (aligned, full search).
+
+    Half the error budget goes to the 8 x keys "aligned" hypotheses (uncropped input at its
+    native scale, any D4 element), half to the full search over keys x scales x D4 x every
+    cyclic shift of every tile size; each count is therefore doubled.
+    """
+    aligned = 2 * n_keys * len(D4) * len(TILE_SIZES)
+    full = 2 * n_keys * n_scales * len(D4) * sum(t * t for t in TILE_SIZES)
+    return aligned, full
+
+
+def detect(
+    pixels: np.ndarray[Any, Any] | torch.Tensor,
+    keys: Sequence[WatermarkKey] | None = None,
+    *,
+    fpr: float = 1e-6,
+    scales: Sequence[float] = DEFAULT_SCALES,
+    channel_axis: int | None = None,
+    decode: bool = True,
+) -> Detection:
+    """Detect a watermark and decode its payload.
+
+    The search covers every key, every scale in ``scales``, the 8 rotations/flips, every
+    tile size and every cyclic shift. The p-value is a weighted union bound over all of
+    them (see :func:`hypothesis_counts`), valid however many were actually evaluated:
+    further scales are skipped once the input is detected.
+
+    Args:
+        pixels: Same layouts as :func:`embed`; several slices are combined into one
+            decision (their whitened spectra are summed before correlation, which is a
+            Stouffer-style combination whose null is still exact).
+        keys: Keys to try; None tries the public detection key.
+        fpr: False-positive rate; ``detected`` is ``p_value <= fpr``.
+        scales: Candidate factors the input may have been resized by (1.0 first).
+        channel_axis: Axis of colour samples, if any.
+        decode: Decode the payload when detected.
+
+    Returns:
+        A :class:`Detection`.
+    """
+    key_list = list(dict.fromkeys(keys)) if keys is not None else [PUBLIC_DETECTION_KEY]
+    if not key_list:
+        raise ValueError("keys must not be empty")
+    scale_list = list(dict.fromkeys(float(s) for s in scales)) or [1.0]
+    if any(s <= 0 for s in scale_list):
+        raise ValueError("scales must be positive")
+    if 1.0 not in scale_list:
+        scale_list.insert(0, 1.0)
+    src, _ = _to_tensor(pixels)
+    device = _device()
+    luma = _layout(src, channel_axis, device).luma
+    n_aligned, n_full = hypothesis_counts(len(key_list), len(scale_list))
+    best_full = _Best()
+    best_aligned = _Best()
+    for scale in scale_list:
+        out_hw = _scaled_size(luma.shape[-2], luma.shape[-1], scale)
+        if min(out_hw) < 16:
+            continue
+        height, width = out_hw
+        folds: dict[int, list[torch.Tensor]] = {t: [] for t in TILE_SIZES}
+        # Resample chunk by chunk so that a large volume never exists at 2x in memory.
+        for i, step in _chunks(luma.shape[0], luma.shape[-2] * luma.shape[-1], device):
+            u = _normalised_residual(_resample(luma[i : i + step], out_hw))
+            for t in TILE_SIZES:
+                folds[t].append(_fold(u, t))
+        for tile in TILE_SIZES:
+            folded = torch.cat(folds[tile])
+            for key in key_list:
+                zmap = _zmap(folded, key, tile, device)
+                flat = int(torch.argmax(zmap).item())
+                g, rest = divmod(flat, tile * tile)
+                z = float(zmap.reshape(-1)[flat].item())
+                if z > best_full.z:
+                    best_full = _Best(z, key, tile, scale, g, divmod(rest, tile), folded)
+                if scale != 1.0:
+                    continue
+                for gi, (k, f) in enumerate(D4):
+                    shift = aligned_shift(k, f, height, width, tile)
+                    za = float(zmap[gi, shift[0], shift[1]].item())
+                    if za > best_aligned.z:
+                        best_aligned = _Best(za, key, tile, scale, gi, shift, folded)
+        if min(_p(best_full.z, n_full), _p(best_aligned.z, n_aligned)) <= fpr:
+            break
+    p_full, p_aligned = _p(best_full.z, n_full), _p(best_aligned.z, n_aligned)
+    best, n_hyp = (best_aligned, n_aligned) if p_aligned <= p_full else (best_full, n_full)
+    p_value = min(p_full, p_aligned)
+    detected = p_value <= fpr
+    slices: tuple[SliceDetection, ...] = ()
+    transform: str | None = None
+    payload: Payload | None = None
+    if best.key is not None:
+        slices = tuple(
+            SliceDetection(index=i, z=z, p_value=_p(z, n_hyp))
+            for i, z in enumerate(_slice_z(best, device))
+        )
+        k, f = D4[best.g]
+        transform = (
+            f"rot90:{k},flip:{f},scale:{best.scale:g},tile:{best.tile},"
+            f"shift:{best.shift[0]}:{best.shift[1]}"
+        )
+        if detected and decode:
+            payload = _decode(best, device)
+    return Detection(
+        detected=detected,
+        p_value=p_value,
+        z=best.z,
+        fpr=fpr,
+        key_id=best.key.key_id if detected and best.key is not None else None,
+        payload=payload,
+        slices=slices,
+        transform=transform,
+    )
