@@ -73,7 +73,7 @@ def _ignore_spec(root: Path, config: ValidateConfig) -> Callable[[str, bool], bo
     ignore_file = root / IGNORE_FILE
     if ignore_file.is_file():
         patterns += ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
-    spec = pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
 
     def ignored(relative: str, is_dir: bool) -> bool:
         return spec.match_file(relative + "/" if is_dir else relative)

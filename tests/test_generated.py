@@ -36,3 +36,28 @@ def test_spec_field_tables_match_models() -> None:
     assert committed == render_field_tables(), (
         "spec/record-fields.md drifted: run `python -m synthmark.spec_tables`"
     )
+
+
+def test_spec_rules_match_catalogue() -> None:
+    from synthmark.rules.catalogue import render_rules_markdown
+
+    committed = (REPO / "spec" / "rules.md").read_text(encoding="utf-8")
+    assert committed == render_rules_markdown(), (
+        "spec/rules.md drifted: run `python -m synthmark.rules.catalogue`"
+    )
+
+
+def test_rule_codes_are_unique_and_well_formed() -> None:
+    import re
+
+    from synthmark.rules import RETIRED_CODES, RULES
+
+    codes = [rule.code for rule in RULES]
+    names = [rule.name for rule in RULES]
+    assert len(set(codes)) == len(codes)
+    assert len(set(names)) == len(names)
+    assert not set(codes) & RETIRED_CODES
+    for rule in RULES:
+        assert re.fullmatch(r"SM[1-9][0-9]{2}", rule.code)
+        assert re.fullmatch(r"[a-z]+(-[a-z0-9]+)*", rule.name)
+        assert rule.what and rule.why and rule.example and rule.fix and rule.spec
