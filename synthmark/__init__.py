@@ -25,6 +25,7 @@ _LAZY: dict[str, str] = {
     "read_record": "synthmark.api",
     "Verification": "synthmark.api",
     "digest_file": "synthmark.api",
+    "validate": "synthmark.validate",
 }
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "parse_record",
     "read_record",
     "stamp",
+    "validate",
     "verify",
 ]
 
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from synthmark.errors import SynthmarkError
     from synthmark.record import SPEC_VERSION, DatasetManifest, SynthmarkRecord
     from synthmark.records import canonical_json, load_record, parse_manifest, parse_record
+    from synthmark.validate import validate
 
 
 def __getattr__(name: str) -> Any:
