@@ -124,7 +124,10 @@ def _result(
             }
             for f in listed
             if f.path is not None
-        ],
+        ]
+        # Code scanning hides results without a location: anchor dataset-level-only results
+        # on the manifest, the file that declares what the dataset holds.
+        or [{"physicalLocation": {"artifactLocation": _uri("synthmark-manifest.json")}}],
         # One result per rule per run: fingerprint by rule so that GitHub updates the same
         # alert from run to run instead of opening a new one whenever the files change.
         "partialFingerprints": {

@@ -217,3 +217,28 @@ def test_derived_image_keeps_chain_and_stays_synthetic(tmp_path: Path) -> None:
             derived_from=parent,
             operations=(DerivationOperation.CROP,),
         )
+
+
+@pytest.mark.parametrize("syntax", ["RLELossless", "JPEGLSLossless", "JPEG2000Lossless",
+                                    "ImplicitVRLittleEndian", "ExplicitVRLittleEndian"])
+def test_lossless_transcode_of_a_stamped_dicom_keeps_verify_passing(
+    tmp_path: Path, syntax: str
+) -> None:
+    import pydicom
+    from pydicom import uid
+
+    _, stamped = _stamped(tmp_path, SAMPLES["dicom-MR_small"])
+    dataset = pydicom.dcmread(stamped)
+    target = getattr(uid, syntax)
+    transcoded = tmp_path / f"transcoded-{syntax}.dcm"
+    if target.is_compressed:
+        dataset.compress(target, generate_instance_uid=False)
+        dataset.save_as(transcoded, enforce_file_format=True)
+    else:
+        dataset.file_meta.TransferSyntaxUID = target
+        dataset.save_as(transcoded, enforce_file_format=True,
+                        implicit_vr=target.is_implicit_VR, little_endian=target.is_little_endian)
+    assert pydicom.dcmread(transcoded).file_meta.TransferSyntaxUID == target
+    outcome = verify(transcoded)
+    assert outcome.ok, outcome.problems
+    assert outcome.binding.value == "pass"

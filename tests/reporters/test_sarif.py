@@ -109,7 +109,9 @@ def test_structure(sample_report: Report) -> None:
     assert results["SM501"]["properties"]["count"] == 3
     assert results["SM501"]["properties"]["locationsOmitted"] == 0
     # Dataset-level: no location, message carries the text.
-    assert results["SM508"]["locations"] == []
+    assert [
+        loc["physicalLocation"]["artifactLocation"]["uri"] for loc in results["SM508"]["locations"]
+    ] == ["synthmark-manifest.json"]
     assert "no manifest at root" in results["SM508"]["message"]["text"]
     notes = run["invocations"][0]["toolExecutionNotifications"]
     assert notes[0]["descriptor"]["id"] == "SM201"
