@@ -394,7 +394,7 @@ def bench_rss(work: Path, small: int, large: int, repeat: int) -> list[str]:
     rows, ratios = [], {}
     for jobs in (2, 1):
         res: dict[int, list[dict[str, float]]] = {small: [], large: []}
-        reps = {small: repeat, large: 1 if jobs == 1 else max(1, min(repeat, 2))}
+        reps = {small: repeat, large: 1}
         for r in range(max(reps.values())):
             for n in (small, large):
                 if r < reps[n]:
@@ -498,7 +498,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
-    n_header, n_full = (1000, 24) if args.quick else (10_000, 300)
+    n_header, n_full = (1000, 12) if args.quick else (10_000, 48)
     small, large = (1000, 10_000) if args.quick else (1000, 100_000)
 
     started = time.perf_counter()

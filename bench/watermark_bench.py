@@ -350,14 +350,18 @@ def section_speed(peers, cover, repeat, peer_repeat):
     rows = []
     m8 = embed(g, KEY, pl)
     mn = embed(nat, KEY, pl, bits_stored=cover["bits"])
-    te = timed(lambda: embed(g, KEY, pl), repeat)
-    td = timed(lambda: detect(m8, [KEY]), repeat)
-    tu = timed(lambda: detect(g, [KEY]), max(3, repeat // 4))
-    rows.append(("synthmark (uint8)", te, td, tu))
-    te = timed(lambda: embed(nat, KEY, pl, bits_stored=cover["bits"]), repeat)
-    td = timed(lambda: detect(mn, [KEY]), repeat)
-    tu = timed(lambda: detect(nat, [KEY]), max(3, repeat // 4))
-    rows.append(("synthmark (int16 native)", te, td, tu))
+    base = torch.get_num_threads()
+    for th in dict.fromkeys((base, os.cpu_count() or 1)):
+        torch.set_num_threads(th)
+        te = timed(lambda: embed(g, KEY, pl), repeat)
+        td = timed(lambda: detect(m8, [KEY]), repeat)
+        tu = timed(lambda: detect(g, [KEY]), max(3, repeat // 4))
+        rows.append((f"synthmark (uint8, {th} thread{'s' if th > 1 else ''})", te, td, tu))
+        te = timed(lambda: embed(nat, KEY, pl, bits_stored=cover["bits"]), repeat)
+        td = timed(lambda: detect(mn, [KEY]), repeat)
+        tu = timed(lambda: detect(nat, [KEY]), max(3, repeat // 4))
+        rows.append((f"synthmark (int16 native, {th} thread{'s' if th > 1 else ''})", te, td, tu))
+    torch.set_num_threads(base)
     for p in peers:
         w = p.embed(g, bits)
         n = peer_repeat if p.name != "blind-wm" else max(2, peer_repeat // 3)
@@ -388,12 +392,17 @@ def fmt_quality_speed(names, qual, mp, speed, native_rows) -> list[str]:
     if peer_rows:
         fe = max(mp / r[1] for r in peer_rows)
         fd = max(mp / r[2] for r in peer_rows)
-        se, sd = mp / speed[0][1], mp / speed[0][2]
-        lines += ["", f"Speed targets (512 x 512 uint8, same run): embed {se:.1f} MP/s vs target 30 "
-                  f"({'met' if se >= 30 else 'MISSED'}) and vs 5 x fastest peer = {5 * fe:.1f} "
-                  f"({se / fe:.1f}x); detect {sd:.1f} MP/s vs target 50 "
-                  f"({'met' if sd >= 50 else 'MISSED'}) and vs 5 x fastest peer = {5 * fd:.1f} "
-                  f"({sd / fd:.1f}x)."]
+        lines += ["", f"Speed targets at 512 x 512 uint8, same run: >= 30 MP/s embed and >= 50 MP/s detect, "
+                  f"or >= 5 x the fastest peer (fastest peer here: embed {fe:.1f} MP/s, extract "
+                  f"{fd:.1f} MP/s, so 5 x = {5 * fe:.1f} / {5 * fd:.1f}).", ""]
+        for r in speed:
+            if not r[0].startswith("synthmark (uint8"):
+                continue
+            se, sd = mp / r[1], mp / r[2]
+            ok_e = "met" if se >= 30 or se >= 5 * fe else "MISSED"
+            ok_d = "met" if sd >= 50 or sd >= 5 * fd else "MISSED"
+            lines.append(f"- {r[0]}: embed {se:.1f} MP/s = {se / fe:.1f} x fastest peer ({ok_e}); "
+                         f"detect {sd:.1f} MP/s = {sd / fd:.1f} x fastest peer ({ok_d}).")
     return lines
 
 
@@ -628,7 +637,7 @@ def real_null_sources() -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def section_fp(pairs, wrong_key_pairs, covers, peers, log) -> list[str]:
+def section_fp(pairs, wrong_key_pairs, covers, peers, log, n_peer_imgs) -> list[str]:
     rng = np.random.default_rng(2026)
     real = real_null_sources()
     sizes = [(128, 128), (256, 256), (512, 512), (200, 320)]
@@ -640,9 +649,10 @@ def section_fp(pairs, wrong_key_pairs, covers, peers, log) -> list[str]:
     worst = ""
     zsamples: list[np.ndarray] = []
     t0 = time.perf_counter()
-    for i, (name, img) in enumerate(images):
-        for j in range(per):
-            key = WatermarkKey.from_secret(rng.bytes(32))
+    # key-major order: each key's carrier bank is derived once (the bank cache is small)
+    for j in range(per):
+        key = WatermarkKey.from_secret(rng.bytes(32))
+        for name, img in images:
             r = detect(img, [key], decode=False)
             n += 1
             det += r.detected
@@ -651,6 +661,7 @@ def section_fp(pairs, wrong_key_pairs, covers, peers, log) -> list[str]:
             minp = min(minp, r.p_value)
             if j == 0:
                 zsamples.append(core.pilot_z_map(img, key).reshape(-1).cpu().numpy())
+        log(f"  null: key {j + 1}/{per}, {n} pairs, {det} detections, max z {maxz:.2f}")
     t_null = time.perf_counter() - t0
     log(f"  null: {n} pairs in {t_null:.0f} s")
     z = np.concatenate(zsamples)
@@ -690,7 +701,7 @@ def section_fp(pairs, wrong_key_pairs, covers, peers, log) -> list[str]:
                   "marked with a different payload (blind-wm: also a different password_img).", "",
                   "| peer | unmarked pairs | FP | other-payload pairs | FP | max bit acc |",
                   "|---|---|---|---|---|---|"]
-        pimgs = [img for name, img in real + tex if img.dtype == np.uint8 and img.size >= 256 * 256][:24]
+        pimgs = [img for name, img in real + tex if img.dtype == np.uint8 and img.size >= 256 * 256][:n_peer_imgs]
         for p in peers:
             fp = tot = ofp = otot = 0
             mx = 0.0
@@ -737,12 +748,22 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, help="timing repeats for synthmark (default 20; quick 5)")
     ap.add_argument("--fp-pairs", type=int, help="(unmarked image, key) pairs (default 10000; quick 600)")
     ap.add_argument("--peers", default=",".join(PEER_NAMES), help="comma list; '' for none")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads for everything but the 2-thread speed row (default 1: "
+                    "with 2 threads on a loaded 2-core machine OpenMP contention made runs ~50x slower)")
     ap.add_argument("--out", default=str(DOC), help="Markdown file to update ('' to skip)")
     args = ap.parse_args()
     trials = args.trials or (1 if args.quick else 3)
     repeat = args.repeat or (5 if args.quick else 20)
     fp_pairs = args.fp_pairs or (600 if args.quick else 10000)
-    wrong_pairs = max(100, fp_pairs // 10)
+    wrong_pairs = max(100, fp_pairs // 20)
+    torch.set_num_threads(args.threads)
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
     cmd = ".venv/bin/python bench/watermark_bench.py" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
     t_start = time.perf_counter()
 
@@ -774,7 +795,7 @@ def main() -> None:
     log(" small slices")
     small = section_small(peers, trials)
     log(" false positives")
-    fp = section_fp(fp_pairs, wrong_pairs, covers, peers, log)
+    fp = section_fp(fp_pairs, wrong_pairs, covers, peers, log, 6 if args.quick else 12)
     cover_desc = "; ".join(f"{c['name']} ({c['modality']}, {c['native'].shape[0]}x{c['native'].shape[1]}, "
                            f"{c['bits']}-bit stored)" for c in covers)
     doc = [*head, f"Total run time: {time.perf_counter() - t_start:.0f} s "
