@@ -46,6 +46,24 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def _use_synthmark_copy() -> str | None:
+    """``--synthmark-path DIR``: benchmark the synthmark package under DIR (a patched copy).
+
+    Handled before anything imports synthmark; workers and CLI runs get it by PYTHONPATH.
+    """
+    if "--synthmark-path" not in sys.argv:
+        return None
+    folder = str(Path(sys.argv[sys.argv.index("--synthmark-path") + 1]).resolve())
+    sys.path.insert(0, folder)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [folder, *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    return folder
+
+
+SYNTHMARK_COPY = _use_synthmark_copy()
 SYNTHMARK = Path(sys.executable).parent / "synthmark"
 
 # ------------------------------------------------------------------------ data making
@@ -263,6 +281,10 @@ def bench_full(root: Path, paths: list[Path], repeat: int) -> list[str]:
     keys = ("bare", "decode", "detect", "val1", "bare2", "val2")
     times: dict[str, list[float]] = {k: [] for k in keys}
     _bare_full_inproc = _make_bare_full_split(open_image, detect_content)
+    # In-process runs (bare and jobs=1) share this process's torch settings. With torch's
+    # default 2 threads on a loaded 2-core machine, the same work took from 1.2 s to 53 s;
+    # one thread each keeps the comparison stable (and is what jobs>1 workers use).
+    _single_thread()
     _bare_full_inproc(paths[:4])  # warm: torch import, FFT plans
     for _ in range(repeat):
         t, (dec, det) = _timed(lambda: _bare_full_inproc(paths))
@@ -289,11 +311,11 @@ def bench_full(root: Path, paths: list[Path], repeat: int) -> list[str]:
         "",
         "| runner | time: median (all runs) | files/s | MP/s |",
         "|---|---|---|---|",
-        row("bare decode + detect, in process (`open_image(p).pixels()` + "
+        row("bare decode + detect, in process, torch 1 thread (`open_image(p).pixels()` + "
             "`detect_content(c, None)`)", "bare"),
         row("... of which decode alone (`open_image(p).pixels()`)", "decode"),
         row("... of which detect alone (`detect_content`)", "detect"),
-        row("`validate(jobs=1)`", "val1"),
+        row("`validate(jobs=1)` (same process, torch 1 thread)", "val1"),
         row("bare decode + detect, forkserver pool of 2, chunks of 8, 1 torch thread each "
             "(pool start included)", "bare2"),
         row("`validate(jobs=2)`", "val2"),
@@ -485,7 +507,8 @@ def _machine() -> str:
     return (
         f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}, Python "
         f"{platform.python_version()}, synthmark {synthmark.__version__}, pydicom "
-        f"{pydicom.__version__}, numpy {np.__version__}, torch {torch.__version__}"
+        f"{pydicom.__version__}, numpy {np.__version__}, torch {torch.__version__}; "
+        f"synthmark imported from {Path(synthmark.__file__).parent}"
     )
 
 
@@ -496,9 +519,10 @@ def main() -> None:
     parser.add_argument("--only", default="1234", help="which tables, e.g. 13")
     parser.add_argument("--out", type=Path, help="append the tables to this Markdown file")
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument("--synthmark-path", help="folder holding a synthmark package to test")
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
-    n_header, n_full = (1000, 12) if args.quick else (10_000, 48)
+    n_header, n_full = (1000, 12) if args.quick else (10_000, 200)
     small, large = (1000, 10_000) if args.quick else (1000, 100_000)
 
     started = time.perf_counter()

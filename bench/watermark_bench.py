@@ -379,8 +379,10 @@ def fmt_quality_speed(names, qual, mp, speed, native_rows) -> list[str]:
         qs = (f"{statistics.fmean(q['psnr']):.1f} / {min(q['psnr']):.1f} | {statistics.fmean(q['ssim']):.4f}"
               if q["psnr"] else "n/a | n/a")
         keys = [k for k in sp if k.startswith(m)] if m == "synthmark" else [m]
-        for k in keys:
+        for i, k in enumerate(keys):
             _, te, td, tu = sp[k]
+            if i:
+                qs = "(same) | (same)"
             unm = f"{tu * 1e3:.1f}" if tu is not None else "-"
             lines.append(f"| {k} | {qs} | {te * 1e3:.1f} | {mp / te:.1f} | {td * 1e3:.1f} | "
                          f"{mp / td:.1f} | {unm} |")
@@ -698,7 +700,8 @@ def section_fp(pairs, wrong_key_pairs, covers, peers, log, n_peer_imgs) -> list[
     if peers:
         lines += ["", f"Peers (binomial rule, >= {K_PEER}/64 bits): each unmarked image is decoded once "
                   "and compared with 100 random reference payloads; 'other payload' decodes images "
-                  "marked with a different payload (blind-wm: also a different password_img).", "",
+                  "marked with a different payload (these peers have no key, or a fixed password, so a "
+                  "different payload is their wrong-key case).", "",
                   "| peer | unmarked pairs | FP | other-payload pairs | FP | max bit acc |",
                   "|---|---|---|---|---|---|"]
         pimgs = [img for name, img in real + tex if img.dtype == np.uint8 and img.size >= 256 * 256][:n_peer_imgs]
@@ -803,7 +806,10 @@ def main() -> None:
            "### 1. Quality and speed (8-bit grey covers, 64-bit payloads)", "",
            f"Covers: {cover_desc}; each min-max mapped to 8-bit grey, marked and stored as grey. "
            "Speed: 693_J2KI.dcm, 512 x 512, median of repeats; 'detect (marked)' stops after scale 1 "
-           "once detected; 'unmarked' is the full search over 3 scales x D4 x shifts.", "",
+           "once detected; 'unmarked' is the full search over 3 scales x D4 x shifts. "
+           "Peers run with OpenCV limited to 1 thread (numpy/PyWavelets are single-threaded). synthmark is "
+           "timed with torch at 1 thread and at all cores; on this shared, overloaded machine the "
+           "multi-thread torch rows suffer OpenMP oversubscription and are not representative.", "",
            *fmt_quality_speed(names, qual, mp, speed, nat_q), "",
            "### 2. Robustness (8-bit grey, same covers and payloads for every method)", "",
            f"Cell: mean bit accuracy over 64 bits [detection rate at FPR 1e-6]; synthmark also shows "

@@ -8,6 +8,8 @@ sidecar and an embedded record of the same stamp are byte-identical.
 
 from __future__ import annotations
 
+import errno
+
 from pathlib import Path
 
 from synthmark._atomic import atomic_write_bytes
@@ -44,6 +46,9 @@ def read_sidecar(path: Path) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            # The image's own name is near the limit: no sidecar can exist beside it.
+            return None
         raise InputUnreadableError(
             f"cannot read the sidecar: {exc.strerror or exc}", path=side
         ) from exc

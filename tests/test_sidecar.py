@@ -55,3 +55,11 @@ def test_write_failure_leaves_old_sidecar(tmp_path: Path) -> None:
     sidecar_path(image).chmod(0o444)
     write_sidecar(image, b"new")  # replaced by rename, like any atomic write
     assert read_sidecar(image) == b"new"
+
+
+def test_name_too_long_for_a_sidecar_means_no_sidecar(tmp_path: Path) -> None:
+    from synthmark.sidecar import read_sidecar as read
+
+    image = tmp_path / ("x" * 250 + ".png")
+    image.write_bytes(b"")
+    assert read(image) is None

@@ -59,6 +59,20 @@ _LOSSLESS_TIFF = {"raw", "tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "pack
 _KEPT_TIFF_TAGS = (269, 270, 271, 272, 282, 283, 296, 305, 306, 315, 316, 33432)
 _COPY_CHUNK = 1 << 20
 
+#: What Pillow raises on truncated, corrupt or hostile input (it has no common base class).
+_PILLOW_ERRORS: tuple[type[BaseException], ...] = (
+    Image.DecompressionBombError,
+    UnidentifiedImageError,
+    OSError,
+    ValueError,
+    SyntaxError,
+    struct.error,
+    EOFError,
+    KeyError,
+    TypeError,
+    IndexError,
+)
+
 
 @dataclass(frozen=True)
 class _Mode:
@@ -165,18 +179,7 @@ class RasterFile(CarrierFile):
             raise InputNotFoundError("no such file", path=self.path) from exc
         except PermissionError as exc:
             raise InputUnreadableError("permission denied", path=self.path) from exc
-        except (
-            Image.DecompressionBombError,
-            UnidentifiedImageError,
-            OSError,
-            ValueError,
-            SyntaxError,
-            struct.error,
-            EOFError,
-            KeyError,
-            TypeError,
-            IndexError,
-        ) as exc:
+        except _PILLOW_ERRORS as exc:
             raise PixelDecodeError(
                 f"cannot decode the pixels: {exc}",
                 hint="the file is truncated or corrupt; restore it from its source",
@@ -403,18 +406,7 @@ class RasterCarrier(Carrier):
                 )
         except PermissionError as exc:
             raise InputUnreadableError("permission denied", path=path) from exc
-        except (
-            Image.DecompressionBombError,
-            UnidentifiedImageError,
-            OSError,
-            ValueError,
-            SyntaxError,
-            struct.error,
-            EOFError,
-            KeyError,
-            TypeError,
-            IndexError,
-        ) as exc:
+        except _PILLOW_ERRORS as exc:
             raise _pillow_error(exc, path, "open") from exc
         if info.format != expected:
             raise CorruptFileError(

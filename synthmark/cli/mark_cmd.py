@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from synthmark.cli._options import strength_option, watermark_key_option
+
 
 @click.command()
 @click.argument("source", type=click.Path(path_type=Path, dir_okay=False))
@@ -14,18 +16,8 @@ import click
 )
 @click.option("--in-place", is_flag=True, help="Mark the file itself (atomically).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
-@click.option(
-    "--key",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Watermark key (default: the public detection key, detectable by anyone).",
-)
-@click.option(
-    "--strength",
-    type=click.FloatRange(min=0.05, max=16),
-    default=1.0,
-    show_default=True,
-    help="1.0 is about 2 native units RMS (2 HU on CT).",
-)
+@watermark_key_option
+@strength_option
 def mark(
     source: Path,
     output: Path | None,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from synthmark.cli._options import strength_option, watermark_key_option
 from synthmark.vocab import DerivationOperation
 
 
@@ -46,18 +47,8 @@ from synthmark.vocab import DerivationOperation
     show_default=True,
     help="Embed the invisible watermark before binding (synthetic records only).",
 )
-@click.option(
-    "--key",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Watermark key (default: the public detection key).",
-)
-@click.option(
-    "--strength",
-    type=click.FloatRange(min=0.05, max=16),
-    default=1.0,
-    show_default=True,
-    help="Watermark strength (1.0: ~2 native units RMS).",
-)
+@watermark_key_option
+@strength_option
 @click.option(
     "-j",
     "--jobs",
