@@ -9,7 +9,6 @@ sidecar and an embedded record of the same stamp are byte-identical.
 from __future__ import annotations
 
 import errno
-
 from pathlib import Path
 
 from synthmark._atomic import atomic_write_bytes
