@@ -19,14 +19,14 @@ The scorer calls ``make_methods(nbits)`` and uses each returned object's ``name`
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synthmark.watermark import Payload, WatermarkKey, detect, embed  # noqa: E402
+from synthmark.watermark import Payload, WatermarkKey, detect, embed
 
 KEY = WatermarkKey.from_secret(bytes(range(32)))
 
@@ -35,9 +35,21 @@ class SynthmarkMethod:
     """Duck-types the scorer's ``Method`` (a plain class: the scorer loads this file without
     registering it in ``sys.modules``, which dataclasses need)."""
 
-    def __init__(self, name: str, nbits: int, embed: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 extract: Callable[[np.ndarray], np.ndarray], note: str = "") -> None:
-        self.name, self.nbits, self.embed, self.extract, self.note = name, nbits, embed, extract, note
+    def __init__(
+        self,
+        name: str,
+        nbits: int,
+        embed: Callable[[np.ndarray, np.ndarray], np.ndarray],
+        extract: Callable[[np.ndarray], np.ndarray],
+        note: str = "",
+    ) -> None:
+        self.name, self.nbits, self.embed, self.extract, self.note = (
+            name,
+            nbits,
+            embed,
+            extract,
+            note,
+        )
         self.rgb_out = False
 
     def setup(self) -> None:
@@ -54,12 +66,19 @@ def _make(strength: float) -> SynthmarkMethod:
     def do_extract(g: np.ndarray) -> np.ndarray:
         r = detect(np.ascontiguousarray(g), [KEY])
         if r.payload is not None:
-            return np.unpackbits(np.frombuffer(r.payload.record_id_prefix, np.uint8)).astype(np.int64)
+            return np.unpackbits(np.frombuffer(r.payload.record_id_prefix, np.uint8)).astype(
+                np.int64
+            )
         return rng.integers(0, 2, 64)
 
     label = "synthmark" if strength == 1.0 else f"synthmark@{strength:g}"
-    return SynthmarkMethod(label, 64, do_embed, do_extract,
-                           f"synthmark-wm/1, strength {strength:g}, payload = verified 64-bit prefix")
+    return SynthmarkMethod(
+        label,
+        64,
+        do_embed,
+        do_extract,
+        f"synthmark-wm/1, strength {strength:g}, payload = verified 64-bit prefix",
+    )
 
 
 def make_methods(nbits: int) -> list[SynthmarkMethod]:

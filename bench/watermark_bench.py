@@ -29,14 +29,13 @@ import io
 import math
 import os
 import platform
-import re
 import shlex
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -49,11 +48,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from watermark_peers import PEER_NAMES, make_peers  # noqa: E402
+
 from synthmark.watermark import Payload, WatermarkKey, detect, embed  # noqa: E402
 from synthmark.watermark import _core as core  # noqa: E402
 from synthmark.watermark._carriers import carrier_bank, invert_d4  # noqa: E402
 from synthmark.watermark._codec import CODE_BITS, viterbi_decode  # noqa: E402
-from watermark_peers import PEER_NAMES, make_peers  # noqa: E402
 
 FPR = 1e-6
 NBITS = 64
@@ -119,8 +119,9 @@ def jpeg(a: np.ndarray, q: int) -> np.ndarray:
 def j2k(a: np.ndarray, ratio: float) -> np.ndarray:
     """JPEG 2000 (irreversible 9/7) at ``ratio``:1 of the container (8 or 16 bit) via Pillow."""
     buf = io.BytesIO()
-    Image.fromarray(a).save(buf, "JPEG2000", quality_mode="rates", quality_layers=[ratio],
-                            irreversible=True)
+    Image.fromarray(a).save(
+        buf, "JPEG2000", quality_mode="rates", quality_layers=[ratio], irreversible=True
+    )
     return np.array(Image.open(io.BytesIO(buf.getvalue()))).astype(a.dtype)
 
 
@@ -179,7 +180,7 @@ ATTACKS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
     "crop corner 36%": lambda a, r: corner_crop(a),
     "noise 2/255": noise,
     "blur sigma 1": lambda a, r: np.array(Image.fromarray(a).filter(ImageFilter.GaussianBlur(1))),
-    **{k: (lambda f: (lambda a, r: np.ascontiguousarray(f(a))))(f) for k, f in D4_ATTACKS.items()},
+    **{k: (lambda fn: lambda a, r: np.ascontiguousarray(fn(a)))(f) for k, f in D4_ATTACKS.items()},
     "rotate 45deg": lambda a, r: rot45(a),
     "resized crop 0.5": resized_crop,
 }
@@ -228,7 +229,8 @@ class Cell:
             return self.na or "n/a"
         s = f"{statistics.fmean(self.acc):.3f} [{statistics.fmean(self.det):.2f}]"
         if synth:
-            s += f" z {min(self.z):.1f}/{statistics.fmean(self.z):.1f} pay {statistics.fmean(self.pay):.2f}"
+            z_mean, pay = statistics.fmean(self.z), statistics.fmean(self.pay)
+            s += f" z {min(self.z):.1f}/{z_mean:.1f} pay {pay:.2f}"
         return s
 
 
@@ -293,7 +295,7 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
 def section_quality_robustness(peers, covers, trials, rng_seed, out, log):
     names = ["synthmark"] + [p.name for p in peers]
     attacks = list(ATTACKS)
-    cells = {m: {a: Cell() for a in attacks + [D4_ROW]} for m in names}
+    cells = {m: {a: Cell() for a in [*attacks, D4_ROW]} for m in names}
     qual: dict[str, dict[str, list[float]]] = {m: {"psnr": [], "ssim": []} for m in names}
     for cv in covers:
         g = cv["grey"]
@@ -305,7 +307,7 @@ def section_quality_robustness(peers, covers, trials, rng_seed, out, log):
                 try:
                     marked[p.name] = p.embed(g, bits)
                 except Exception as e:
-                    for a in attacks + [D4_ROW]:
+                    for a in [*attacks, D4_ROW]:
                         cells[p.name][a].na = f"n/a ({type(e).__name__})"
             for m, w in marked.items():
                 qual[m]["psnr"].append(psnr(g, w))
@@ -338,7 +340,9 @@ def fmt_robustness(names, cells, title, attacks=None) -> list[str]:
     attacks = attacks or list(next(iter(cells.values())))
     lines = [title, "", "| attack | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for a in attacks:
-        lines.append(f"| {a} | " + " | ".join(cells[m][a].fmt(m == "synthmark") for m in names) + " |")
+        lines.append(
+            f"| {a} | " + " | ".join(cells[m][a].fmt(m == "synthmark") for m in names) + " |"
+        )
     return lines
 
 
@@ -365,46 +369,66 @@ def section_speed(peers, cover, repeat, peer_repeat):
     for p in peers:
         w = p.embed(g, bits)
         n = peer_repeat if p.name != "blind-wm" else max(2, peer_repeat // 3)
-        rows.append((p.name, timed(lambda: p.embed(g, bits), n), timed(lambda: p.extract(w), n), None))
+        te = timed(lambda p=p: p.embed(g, bits), n)
+        rows.append((p.name, te, timed(lambda p=p, w=w: p.extract(w), n), None))
     return mp, rows
 
 
 def fmt_quality_speed(names, qual, mp, speed, native_rows) -> list[str]:
     sp = {r[0]: r for r in speed}
-    lines = ["| method | PSNR dB 8-bit (mean / min) | SSIM (mean) | embed ms | embed MP/s | "
-             "detect ms (marked) | detect MP/s | detect ms (unmarked, full search) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | PSNR dB 8-bit (mean / min) | SSIM (mean) | embed ms | embed MP/s | "
+        "detect ms (marked) | detect MP/s | detect ms (unmarked, full search) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for m in names:
         q = qual[m]
-        qs = (f"{statistics.fmean(q['psnr']):.1f} / {min(q['psnr']):.1f} | {statistics.fmean(q['ssim']):.4f}"
-              if q["psnr"] else "n/a | n/a")
+        qs = (
+            f"{statistics.fmean(q['psnr']):.1f} / {min(q['psnr']):.1f} | "
+            f"{statistics.fmean(q['ssim']):.4f}"
+            if q["psnr"]
+            else "n/a | n/a"
+        )
         keys = [k for k in sp if k.startswith(m)] if m == "synthmark" else [m]
         for i, k in enumerate(keys):
             _, te, td, tu = sp[k]
             if i:
                 qs = "(same) | (same)"
             unm = f"{tu * 1e3:.1f}" if tu is not None else "-"
-            lines.append(f"| {k} | {qs} | {te * 1e3:.1f} | {mp / te:.1f} | {td * 1e3:.1f} | "
-                         f"{mp / td:.1f} | {unm} |")
-    lines += ["", "Native stored values (synthmark only; no peer accepts 12/16-bit data):", "",
-              "| image | bits stored | RMS change (native units) | soft-tissue RMS (-200..200 HU) | "
-              "max abs change | PSNR vs 2^bits-1 |", "|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {k} | {qs} | {te * 1e3:.1f} | {mp / te:.1f} | {td * 1e3:.1f} | "
+                f"{mp / td:.1f} | {unm} |"
+            )
+    lines += [
+        "",
+        "Native stored values (synthmark only; no peer accepts 12/16-bit data):",
+        "",
+        "| image | bits stored | RMS change (native units) | soft-tissue RMS (-200..200 HU) | "
+        "max abs change | PSNR vs 2^bits-1 |",
+        "|---|---|---|---|---|---|",
+    ]
     lines += native_rows
     peer_rows = [r for r in speed if not r[0].startswith("synthmark")]
     if peer_rows:
         fe = max(mp / r[1] for r in peer_rows)
         fd = max(mp / r[2] for r in peer_rows)
-        lines += ["", f"Speed targets at 512 x 512 uint8, same run: >= 30 MP/s embed and >= 50 MP/s detect, "
-                  f"or >= 5 x the fastest peer (fastest peer here: embed {fe:.1f} MP/s, extract "
-                  f"{fd:.1f} MP/s, so 5 x = {5 * fe:.1f} / {5 * fd:.1f}).", ""]
+        lines += [
+            "",
+            f"Speed targets at 512 x 512 uint8, same run: >= 30 MP/s embed and >= 50 MP/s detect, "
+            f"or >= 5 x the fastest peer (fastest peer here: embed {fe:.1f} MP/s, extract "
+            f"{fd:.1f} MP/s, so 5 x = {5 * fe:.1f} / {5 * fd:.1f}).",
+            "",
+        ]
         for r in speed:
             if not r[0].startswith("synthmark (uint8"):
                 continue
             se, sd = mp / r[1], mp / r[2]
             ok_e = "met" if se >= 30 or se >= 5 * fe else "MISSED"
             ok_d = "met" if sd >= 50 or sd >= 5 * fd else "MISSED"
-            lines.append(f"- {r[0]}: embed {se:.1f} MP/s = {se / fe:.1f} x fastest peer ({ok_e}); "
-                         f"detect {sd:.1f} MP/s = {sd / fd:.1f} x fastest peer ({ok_d}).")
+            lines.append(
+                f"- {r[0]}: embed {se:.1f} MP/s = {se / fe:.1f} x fastest peer ({ok_e}); "
+                f"detect {sd:.1f} MP/s = {sd / fd:.1f} x fastest peer ({ok_d})."
+            )
     return lines
 
 
@@ -422,16 +446,20 @@ def native_quality(covers) -> list[str]:
             hu = a * cv["slope"] + cv["intercept"]
             sel = (hu >= -200) & (hu <= 200)
             soft = f"{np.sqrt(np.mean(d[sel] ** 2)):.2f} HU" if sel.any() else "-"
-        rows.append(f"| {cv['name']} ({cv['modality']}) | {cv['bits']} | "
-                    f"{np.sqrt(np.mean(d**2)):.2f} {unit} | {soft} | {np.abs(d).max():.0f} {unit} | "
-                    f"{psnr(a, m, 2 ** cv['bits'] - 1):.1f} dB |")
+        rows.append(
+            f"| {cv['name']} ({cv['modality']}) | {cv['bits']} | "
+            f"{np.sqrt(np.mean(d**2)):.2f} {unit} | {soft} | {np.abs(d).max():.0f} {unit} | "
+            f"{psnr(a, m, 2 ** cv['bits'] - 1):.1f} dB |"
+        )
     return rows
 
 
 def section_native_attacks(covers) -> list[str]:
     """Embed in native stored values, then convert: 16->8 min-max, clinical window, J2K 12:1."""
-    lines = ["| image | attack | z (threshold 5.76 aligned / 7.40 searched) | detected | payload |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| image | attack | z (threshold 5.76 aligned / 7.40 searched) | detected | payload |",
+        "|---|---|---|---|---|",
+    ]
     pl = Payload(b"nativeQQ")
     for cv in covers:
         a = cv["native"]
@@ -454,8 +482,10 @@ def section_native_attacks(covers) -> list[str]:
         for an, img in atts.items():
             r = detect(img, [KEY])
             ok = r.payload is not None and r.payload.record_id_prefix == pl.record_id_prefix
-            lines.append(f"| {cv['name']} | {an} | {r.z:.1f} | {'yes' if r.detected else 'NO'} | "
-                         f"{'yes' if ok else 'no'} |")
+            lines.append(
+                f"| {cv['name']} | {an} | {r.z:.1f} | {'yes' if r.detected else 'NO'} | "
+                f"{'yes' if ok else 'no'} |"
+            )
     return lines
 
 
@@ -471,14 +501,18 @@ def section_nifti() -> list[str]:
     pl = Payload(b"volume01")
     marked = embed(frames, KEY, pl, bits_stored=16)
     d = marked.astype(np.float64) - frames
-    lines = [f"Source: nibabel `example4d.nii.gz`, first volume, {frames.shape[0]} frames of "
-             f"{frames.shape[1]} x {frames.shape[2]} int16 (real MR EPI). Marked as one (N, H, W) "
-             f"stack: RMS change {np.sqrt(np.mean(d**2)):.2f}, max {np.abs(d).max():.0f} stored units. "
-             "Written as a multi-frame DICOM (RescaleSlope 2.5, RescaleIntercept -100), read back, "
-             "converted as dcm2niix does (array transposed to (col, row, slice), row axis flipped "
-             "for RAS, stored values kept as int16 with scl_slope/scl_inter, or rescaled to float32), "
-             "saved as .nii.gz, loaded with nibabel `get_fdata()` (float64), detected.", "",
-             "| NIfTI variant | input to detect | detected | z | payload |", "|---|---|---|---|---|"]
+    lines = [
+        f"Source: nibabel `example4d.nii.gz`, first volume, {frames.shape[0]} frames of "
+        f"{frames.shape[1]} x {frames.shape[2]} int16 (real MR EPI). Marked as one (N, H, W) "
+        f"stack: RMS change {np.sqrt(np.mean(d**2)):.2f}, max {np.abs(d).max():.0f} stored units. "
+        "Written as a multi-frame DICOM (RescaleSlope 2.5, RescaleIntercept -100), read back, "
+        "converted as dcm2niix does (array transposed to (col, row, slice), row axis flipped "
+        "for RAS, stored values kept as int16 with scl_slope/scl_inter, or rescaled to float32), "
+        "saved as .nii.gz, loaded with nibabel `get_fdata()` (float64), detected.",
+        "",
+        "| NIfTI variant | input to detect | detected | z | payload |",
+        "|---|---|---|---|---|",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"
@@ -507,7 +541,8 @@ def section_nifti() -> list[str]:
         img_i.header.set_slope_inter(slope, inter)
         variants["int16 + scl_slope"] = img_i
         variants["float32 rescaled"] = nib.Nifti1Image(
-            np.ascontiguousarray(data * slope + inter).astype(np.float32), affine)
+            np.ascontiguousarray(data * slope + inter).astype(np.float32), affine
+        )
         for vn, im in variants.items():
             p = os.path.join(tmp, f"v_{len(vn)}.nii.gz")
             nib.save(im, p)
@@ -515,26 +550,43 @@ def section_nifti() -> list[str]:
             slices = [arr[:, :, k] for k in range(arr.shape[2])]
             dets = [detect(s, [KEY]) for s in slices]
             nd = sum(r.detected for r in dets)
-            npay = sum(r.payload is not None and r.payload.record_id_prefix == pl.record_id_prefix
-                       for r in dets)
+            npay = sum(
+                r.payload is not None and r.payload.record_id_prefix == pl.record_id_prefix
+                for r in dets
+            )
             zs = [r.z for r in dets]
-            lines.append(f"| {vn} | each 2-D slice alone ({len(slices)}) | {nd}/{len(slices)} | "
-                         f"min {min(zs):.1f}, median {statistics.median(zs):.1f} | {npay}/{len(slices)} |")
+            lines.append(
+                f"| {vn} | each 2-D slice alone ({len(slices)}) | {nd}/{len(slices)} | "
+                f"min {min(zs):.1f}, median {statistics.median(zs):.1f} | {npay}/{len(slices)} |"
+            )
             r = detect(np.ascontiguousarray(np.moveaxis(arr, 2, 0)), [KEY])
             ok = r.payload is not None and r.payload.record_id_prefix == pl.record_id_prefix
-            lines.append(f"| {vn} | whole volume as (z, x, y) stack | {'yes' if r.detected else 'NO'} | "
-                         f"{r.z:.1f} | {'yes' if ok else 'no'} |")
+            lines.append(
+                f"| {vn} | whole volume as (z, x, y) stack | {'yes' if r.detected else 'NO'} | "
+                f"{r.z:.1f} | {'yes' if ok else 'no'} |"
+            )
             mid = np.ascontiguousarray(np.moveaxis(arr[:, :, 8:16], 2, 0))
             r = detect(mid, [KEY])
-            lines.append(f"| {vn} | 8 slices (8..15) as a stack | {'yes' if r.detected else 'NO'} | "
-                         f"{r.z:.1f} | {'yes' if r.payload is not None else 'no'} |")
+            lines.append(
+                f"| {vn} | 8 slices (8..15) as a stack | {'yes' if r.detected else 'NO'} | "
+                f"{r.z:.1f} | {'yes' if r.payload is not None else 'no'} |"
+            )
     return lines
 
 
 def section_small(peers, trials) -> list[str]:
     names = ["synthmark"] + [p.name for p in peers]
-    attacks = ["none", "jpeg75", "jpeg50", "resize0.5", "noise 2/255", "blur sigma 1", "rot90",
-               "hflip", "crop50 (centre)"]
+    attacks = [
+        "none",
+        "jpeg75",
+        "jpeg50",
+        "resize0.5",
+        "noise 2/255",
+        "blur sigma 1",
+        "rot90",
+        "hflip",
+        "crop50 (centre)",
+    ]
     sources: list[tuple[str, np.ndarray]] = []
     for n in SMALL:
         cv = load_dicom(n)
@@ -571,7 +623,9 @@ def section_small(peers, trials) -> list[str]:
 # ---------------------------------------------------------------- false positives
 
 
-def textures(rng: np.random.Generator, sizes: list[tuple[int, int]]) -> list[tuple[str, np.ndarray]]:
+def textures(
+    rng: np.random.Generator, sizes: list[tuple[int, int]]
+) -> list[tuple[str, np.ndarray]]:
     out = []
     for h, w in sizes:
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
@@ -597,15 +651,27 @@ def textures(rng: np.random.Generator, sizes: list[tuple[int, int]]) -> list[tup
         # disc phantom (like a water phantom in air) with CT-like noise
         r = np.hypot(yy - h / 2, xx - w / 2)
         phantom = np.where(r < 0.4 * min(h, w), 0.0, -1000.0) + np.where(
-            np.hypot(yy - h / 2, xx - w / 2 - 0.15 * w) < 0.06 * min(h, w), 300, 0)
+            np.hypot(yy - h / 2, xx - w / 2 - 0.15 * w) < 0.06 * min(h, w), 300, 0
+        )
         fields["disc phantom HU"] = phantom
         fields["disc phantom HU + noise 10"] = phantom + 10 * white
         for name, a in fields.items():
             out.append((f"{name} {h}x{w} u8", to8(a)))
             if name.startswith("disc") or name in ("1/f field", "white noise"):
-                out.append((f"{name} {h}x{w} int16", np.clip(np.rint(
-                    a if name.startswith("disc") else to8(a).astype(np.float64) * 16 - 2048),
-                    -32768, 32767).astype(np.int16)))
+                out.append(
+                    (
+                        f"{name} {h}x{w} int16",
+                        np.clip(
+                            np.rint(
+                                a
+                                if name.startswith("disc")
+                                else to8(a).astype(np.float64) * 16 - 2048
+                            ),
+                            -32768,
+                            32767,
+                        ).astype(np.int16),
+                    )
+                )
     return out
 
 
@@ -635,7 +701,9 @@ def real_null_sources() -> list[tuple[str, np.ndarray]]:
     v = np.asanyarray(nib.load(src).dataobj)
     for t in range(v.shape[3]):
         for k in range(v.shape[2]):
-            out.append((f"example4d.nii.gz t{t} z{k} (128x96)", np.ascontiguousarray(v[:, :, k, t])))
+            out.append(
+                (f"example4d.nii.gz t{t} z{k} (128x96)", np.ascontiguousarray(v[:, :, k, t]))
+            )
     return out
 
 
@@ -671,9 +739,14 @@ def section_fp(pairs, wrong_key_pairs, covers, peers, log, n_peer_imgs) -> list[
     wk = wdet = 0
     wmax = -1e9
     marked = [embed(cv["grey"], KEY, Payload(b"wrongkey")) for cv in covers]
-    marked += [embed(cv["native"], KEY, Payload(b"wrongkey"), bits_stored=cv["bits"]) for cv in covers]
-    marked += [embed(img, KEY, Payload(b"wrongkey")) for name, img in tex[:: max(1, len(tex) // 20)]
-               if img.dtype == np.uint8]
+    marked += [
+        embed(cv["native"], KEY, Payload(b"wrongkey"), bits_stored=cv["bits"]) for cv in covers
+    ]
+    marked += [
+        embed(img, KEY, Payload(b"wrongkey"))
+        for name, img in tex[:: max(1, len(tex) // 20)]
+        if img.dtype == np.uint8
+    ]
     perw = max(1, math.ceil(wrong_key_pairs / len(marked)))
     for img in marked:
         for _ in range(perw):
@@ -682,29 +755,40 @@ def section_fp(pairs, wrong_key_pairs, covers, peers, log, n_peer_imgs) -> list[
             wdet += r.detected
             wmax = max(wmax, r.z)
     lines = [
-        f"Unmarked sources: {len(real)} real (every pydicom test file >= 128x128 that decodes here, "
-        f"as min-max 8-bit and, when deeper, native; plus all {sum('example4d' in s for s, _ in real)} "
-        "slices of nibabel's example4d.nii.gz, which are 128x96 -- no nibabel test volume has slices "
+        f"Unmarked sources: {len(real)} real (every pydicom test file >= 128x128 that decodes "
+        "here, as min-max 8-bit and, when deeper, native; plus all "
+        f"{sum('example4d' in s for s, _ in real)} slices of nibabel's example4d.nii.gz, "
+        "which are 128x96 -- no nibabel test volume has slices "
         f">= 128x128), {len(tex)} generated (noise, 1/f fields, gradients, checkerboards, stripes, "
         f"flat, disc phantoms; sizes {', '.join(f'{h}x{w}' for h, w in sizes)}; uint8 and int16). "
-        f"{per} random keys per image; full default search (3 scales, D4, all shifts).", "",
-        "| test | pairs | detections at FPR 1e-6 | max z | smallest p |", "|---|---|---|---|---|",
+        f"{per} random keys per image; full default search (3 scales, D4, all shifts).",
+        "",
+        "| test | pairs | detections at FPR 1e-6 | max z | smallest p |",
+        "|---|---|---|---|---|",
         f"| unmarked image x random key | {n} | **{det}** | {maxz:.2f} ({worst}) | {minp:.2g} |",
-        f"| image marked with another key x random key | {wk} | **{wdet}** | {wmax:.2f} | - |", "",
-        f"Null z per hypothesis (scale 1, all 8 x 128 x 128 D4 x shift hypotheses, one key per image, "
+        f"| image marked with another key x random key | {wk} | **{wdet}** | {wmax:.2f} | - |",
+        "",
+        "Null z per hypothesis (scale 1, all 8 x 128 x 128 D4 x shift hypotheses, "
+        "one key per image, "
         f"{z.size} values): mean {z.mean():.3f}, std {z.std():.3f}, max {z.max():.2f} "
         "(theory: mean 0, std <= 1, sub-Gaussian tail).",
     ]
     # peers: decode unmarked (and other-payload / other-password marked) images, compare with
     # random reference payloads; detection = >= K_PEER matching bits
     if peers:
-        lines += ["", f"Peers (binomial rule, >= {K_PEER}/64 bits): each unmarked image is decoded once "
-                  "and compared with 100 random reference payloads; 'other payload' decodes images "
-                  "marked with a different payload (these peers have no key, or a fixed password, so a "
-                  "different payload is their wrong-key case).", "",
-                  "| peer | unmarked pairs | FP | other-payload pairs | FP | max bit acc |",
-                  "|---|---|---|---|---|---|"]
-        pimgs = [img for name, img in real + tex if img.dtype == np.uint8 and img.size >= 256 * 256][:n_peer_imgs]
+        lines += [
+            "",
+            f"Peers (binomial rule, >= {K_PEER}/64 bits): each unmarked image is decoded once "
+            "and compared with 100 random reference payloads; 'other payload' decodes images "
+            "marked with a different payload (these peers have no key, or a fixed password, so a "
+            "different payload is their wrong-key case).",
+            "",
+            "| peer | unmarked pairs | FP | other-payload pairs | FP | max bit acc |",
+            "|---|---|---|---|---|---|",
+        ]
+        pimgs = [
+            img for name, img in real + tex if img.dtype == np.uint8 and img.size >= 256 * 256
+        ][:n_peer_imgs]
         for p in peers:
             fp = tot = ofp = otot = 0
             mx = 0.0
@@ -712,7 +796,9 @@ def section_fp(pairs, wrong_key_pairs, covers, peers, log, n_peer_imgs) -> list[
             for img in pimgs:
                 try:
                     got = np.asarray(p.extract(img)).reshape(-1)
-                    other = np.asarray(p.extract(p.embed(img, prng.integers(0, 2, NBITS)))).reshape(-1)
+                    other = np.asarray(p.extract(p.embed(img, prng.integers(0, 2, NBITS)))).reshape(
+                        -1
+                    )
                 except Exception:
                     continue
                 refs = prng.integers(0, 2, (100, NBITS))
@@ -735,8 +821,18 @@ def versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     out = []
-    for pkg in ("synthmark", "torch", "numpy", "pillow", "pydicom", "nibabel", "invisible-watermark",
-                "blind-watermark", "opencv-python-headless", "PyWavelets"):
+    for pkg in (
+        "synthmark",
+        "torch",
+        "numpy",
+        "pillow",
+        "pydicom",
+        "nibabel",
+        "invisible-watermark",
+        "blind-watermark",
+        "opencv-python-headless",
+        "PyWavelets",
+    ):
         try:
             out.append(f"{pkg} {version(pkg)}")
         except PackageNotFoundError:
@@ -749,11 +845,17 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer payloads, repeats and null pairs")
     ap.add_argument("--trials", type=int, help="random payloads per image (default 3; quick 1)")
     ap.add_argument("--repeat", type=int, help="timing repeats for synthmark (default 20; quick 5)")
-    ap.add_argument("--fp-pairs", type=int, help="(unmarked image, key) pairs (default 10000; quick 600)")
+    ap.add_argument(
+        "--fp-pairs", type=int, help="(unmarked image, key) pairs (default 10000; quick 600)"
+    )
     ap.add_argument("--peers", default=",".join(PEER_NAMES), help="comma list; '' for none")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads for everything but the 2-thread speed row (default 1: "
-                    "with 2 threads on a loaded 2-core machine OpenMP contention made runs ~50x slower)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for everything but the 2-thread speed row (default 1: "
+        "with 2 threads on a loaded 2-core machine OpenMP contention made runs ~50x slower)",
+    )
     ap.add_argument("--out", default=str(DOC), help="Markdown file to update ('' to skip)")
     args = ap.parse_args()
     trials = args.trials or (1 if args.quick else 3)
@@ -767,7 +869,9 @@ def main() -> None:
         cv2.setNumThreads(1)
     except ImportError:
         pass
-    cmd = ".venv/bin/python bench/watermark_bench.py" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
+    cmd = ".venv/bin/python bench/watermark_bench.py" + (
+        " " + shlex.join(sys.argv[1:]) if sys.argv[1:] else ""
+    )
     t_start = time.perf_counter()
 
     def log(msg: str) -> None:
@@ -777,11 +881,12 @@ def main() -> None:
     covers = [load_dicom(n) for n in REAL]
     head = [
         f"Command: `{cmd}`  ",
-        f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {platform.machine()}, "
+        f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.machine()}, "
         f"{os.cpu_count()} CPU cores, no GPU (torch device: {core._device()}, "
         f"{torch.get_num_threads()} threads); Python {platform.python_version()}.  ",
         f"Packages: {versions()}.  ",
-        "The repository is shared and other jobs ran during this run: timings are noisy, so compare "
+        "The repository is shared and other jobs ran during this run: timings are noisy, "
+        "so compare "
         "methods only against each other within this run.",
     ]
     if skipped:
@@ -799,32 +904,59 @@ def main() -> None:
     small = section_small(peers, trials)
     log(" false positives")
     fp = section_fp(fp_pairs, wrong_pairs, covers, peers, log, 6 if args.quick else 12)
-    cover_desc = "; ".join(f"{c['name']} ({c['modality']}, {c['native'].shape[0]}x{c['native'].shape[1]}, "
-                           f"{c['bits']}-bit stored)" for c in covers)
-    doc = [*head, f"Total run time: {time.perf_counter() - t_start:.0f} s "
-           f"({'--quick: ' if args.quick else ''}{trials} payload(s) per image, {repeat} timing repeats).", "",
-           "### 1. Quality and speed (8-bit grey covers, 64-bit payloads)", "",
-           f"Covers: {cover_desc}; each min-max mapped to 8-bit grey, marked and stored as grey. "
-           "Speed: 693_J2KI.dcm, 512 x 512, median of repeats; 'detect (marked)' stops after scale 1 "
-           "once detected; 'unmarked' is the full search over 3 scales x D4 x shifts. "
-           "Peers run with OpenCV limited to 1 thread (numpy/PyWavelets are single-threaded). synthmark is "
-           "timed with torch at 1 thread and at all cores; on this shared, overloaded machine the "
-           "multi-thread torch rows suffer OpenMP oversubscription and are not representative.", "",
-           *fmt_quality_speed(names, qual, mp, speed, nat_q), "",
-           "### 2. Robustness (8-bit grey, same covers and payloads for every method)", "",
-           f"Cell: mean bit accuracy over 64 bits [detection rate at FPR 1e-6]; synthmark also shows "
-           f"z min/mean and the verified-payload rate. Peers: detected when >= {K_PEER}/64 bits match "
-           f"(P(Binom(64, 1/2) >= {K_PEER}) <= 1e-6). synthmark: pilot p-value <= 1e-6. "
-           f"{len(covers)} images x {trials} payload(s) per cell. A peer decoder error counts as 0.5.", "",
-           *fmt_robustness(names, cells, "")[2:], "",
-           "### 3. Native 12/16-bit data converted after marking (synthmark only)", "",
-           "Marked at strength 1 (about 2 HU RMS on CT) in the stored values, then converted. "
-           "J2K 12:1 is Pillow/OpenJPEG irreversible 9/7 at 12:1 of the 16-bit container "
-           "(about 1.33 bit/pixel).", "", *nat_a, "",
-           "### 4. DICOM series to NIfTI (synthmark only)", "", *nifti, "",
-           "### 5. Small slices (8-bit grey)", "",
-           "invisible-watermark refuses images under 256 x 256 pixels (n/a).", "", *small,
-           "### 6. False positives", "", *fp]
+    cover_desc = "; ".join(
+        f"{c['name']} ({c['modality']}, {c['native'].shape[0]}x{c['native'].shape[1]}, "
+        f"{c['bits']}-bit stored)"
+        for c in covers
+    )
+    doc = [
+        *head,
+        f"Total run time: {time.perf_counter() - t_start:.0f} s "
+        f"({'--quick: ' if args.quick else ''}{trials} payload(s) per image, "
+        f"{repeat} timing repeats).",
+        "",
+        "### 1. Quality and speed (8-bit grey covers, 64-bit payloads)",
+        "",
+        f"Covers: {cover_desc}; each min-max mapped to 8-bit grey, marked and stored as grey. "
+        "Speed: 693_J2KI.dcm, 512 x 512, median of repeats; 'detect (marked)' stops after scale 1 "
+        "once detected; 'unmarked' is the full search over 3 scales x D4 x shifts. "
+        "Peers run with OpenCV limited to 1 thread (numpy/PyWavelets are single-threaded). "
+        "synthmark is "
+        "timed with torch at 1 thread and at all cores; on this shared, overloaded machine the "
+        "multi-thread torch rows suffer OpenMP oversubscription and are not representative.",
+        "",
+        *fmt_quality_speed(names, qual, mp, speed, nat_q),
+        "",
+        "### 2. Robustness (8-bit grey, same covers and payloads for every method)",
+        "",
+        f"Cell: mean bit accuracy over 64 bits [detection rate at FPR 1e-6]; synthmark also shows "
+        f"z min/mean and the verified-payload rate. Peers: detected when >= {K_PEER}/64 bits match "
+        f"(P(Binom(64, 1/2) >= {K_PEER}) <= 1e-6). synthmark: pilot p-value <= 1e-6. "
+        f"{len(covers)} images x {trials} payload(s) per cell. A peer decoder error counts as 0.5.",
+        "",
+        *fmt_robustness(names, cells, "")[2:],
+        "",
+        "### 3. Native 12/16-bit data converted after marking (synthmark only)",
+        "",
+        "Marked at strength 1 (about 2 HU RMS on CT) in the stored values, then converted. "
+        "J2K 12:1 is Pillow/OpenJPEG irreversible 9/7 at 12:1 of the 16-bit container "
+        "(about 1.33 bit/pixel).",
+        "",
+        *nat_a,
+        "",
+        "### 4. DICOM series to NIfTI (synthmark only)",
+        "",
+        *nifti,
+        "",
+        "### 5. Small slices (8-bit grey)",
+        "",
+        "invisible-watermark refuses images under 256 x 256 pixels (n/a).",
+        "",
+        *small,
+        "### 6. False positives",
+        "",
+        *fp,
+    ]
     text = "\n".join(doc)
     print(text)
     if args.out:

@@ -1,4 +1,4 @@
-"""Offline peer watermarkers for ``bench/watermark_bench.py``, forced to grey-scale-correct settings.
+"""Offline peer watermarkers for ``bench/watermark_bench.py``, in grey-scale-correct settings.
 
 Every peer takes an 8-bit grey ``(H, W)`` uint8 image and ``nbits`` 0/1 bits and returns an
 8-bit grey image; ``extract`` returns 0/1 bits. Settings follow section 3.1 of the design
@@ -63,8 +63,9 @@ def make_iw(method: str, nbits: int, *, fixed: bool, scale: float = 36.0) -> Pee
             enc = WatermarkEncoder()
             enc.set_watermark("bits", [int(b) for b in bits])
             return _grey(enc.encode(_bgr(g), method, scales=[scale, 0, 0], block=4))
-        coder = cls(watermarks=[int(b) for b in bits], wmLen=len(bits),
-                    scales=[scale, 0, 0], block=4)
+        coder = cls(
+            watermarks=[int(b) for b in bits], wmLen=len(bits), scales=[scale, 0, 0], block=4
+        )
         h4, w4 = g.shape[0] // 4 * 4, g.shape[1] // 4 * 4
         y = g.astype(np.float64)  # grey cover: cv2's Y == the grey value exactly
         ca, (hh, vv, dd) = pywt.dwt2(y[:h4, :w4], "haar")
@@ -79,7 +80,8 @@ def make_iw(method: str, nbits: int, *, fixed: bool, scale: float = 36.0) -> Pee
 
     name = {"dwtDct": "iw-dwtDct", "dwtDctSvd": "iw-dwtDctSvd"}[method] + ("*" if fixed else "")
     note = f"invisible-watermark {method}, scales=[{scale:g},0,0] (luma), block 4, " + (
-        "encode bugs avoided (float luma, H/V order)" if fixed else "as shipped")
+        "encode bugs avoided (float luma, H/V order)" if fixed else "as shipped"
+    )
     return Peer(name, nbits, embed, extract, note)
 
 
@@ -106,8 +108,13 @@ def make_blind(nbits: int) -> Peer:
         wm = bwm.extract(embed_img=_bgr(g).astype(np.float32), wm_shape=nbits, mode="bit")
         return (np.asarray(wm, dtype=np.float64) >= 0.5).astype(np.int64)
 
-    return Peer("blind-wm", nbits, embed, extract,
-                "blind-watermark, d1=36 d2=20, 4x4 blocks, passwords 1/1, Y-only extraction")
+    return Peer(
+        "blind-wm",
+        nbits,
+        embed,
+        extract,
+        "blind-watermark, d1=36 d2=20, 4x4 blocks, passwords 1/1, Y-only extraction",
+    )
 
 
 PEER_NAMES = ("iw-dwtDct", "iw-dwtDctSvd", "iw-dwtDct*", "iw-dwtDctSvd*", "blind-wm")
