@@ -1,6 +1,7 @@
 """Benchmark of ``synthmark validate`` against bare pydicom / decode+detect loops.
 
-    .venv/bin/python bench/validate_bench.py [--quick] [--repeat 3] [--out docs/validate-bench.md]
+    .venv/bin/python bench/validate_bench.py [--quick] [--repeat 3] [--only 1234]
+        [--out docs/validate-bench.md] [--synthmark-path DIR_WITH_A_PATCHED_synthmark]
 
 Every ratio compares synthmark with a baseline measured in the same run on the same files,
 interleaved repeat by repeat (medians reported), so that a noisy machine affects both sides.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import shutil
@@ -30,14 +32,11 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import multiprocessing
 
 import numpy as np
 import pydicom
@@ -311,13 +310,19 @@ def bench_full(root: Path, paths: list[Path], repeat: int) -> list[str]:
         "",
         "| runner | time: median (all runs) | files/s | MP/s |",
         "|---|---|---|---|",
-        row("bare decode + detect, in process, torch 1 thread (`open_image(p).pixels()` + "
-            "`detect_content(c, None)`)", "bare"),
+        row(
+            "bare decode + detect, in process, torch 1 thread (`open_image(p).pixels()` + "
+            "`detect_content(c, None)`)",
+            "bare",
+        ),
         row("... of which decode alone (`open_image(p).pixels()`)", "decode"),
         row("... of which detect alone (`detect_content`)", "detect"),
         row("`validate(jobs=1)` (same process, torch 1 thread)", "val1"),
-        row("bare decode + detect, forkserver pool of 2, chunks of 8, 1 torch thread each "
-            "(pool start included)", "bare2"),
+        row(
+            "bare decode + detect, forkserver pool of 2, chunks of 8, 1 torch thread each "
+            "(pool start included)",
+            "bare2",
+        ),
         row("`validate(jobs=2)`", "val2"),
         "",
         f"- jobs=1 time / bare decode+detect time: **{r1:.2f}x** (target <= 1.3x: "
@@ -371,8 +376,19 @@ def _tree_rss_kib(root_pid: int) -> tuple[int, int]:
 def _cli_rss(root: Path, jobs: int, header_only: bool) -> dict[str, float]:
     """Run a fresh ``synthmark validate`` under /usr/bin/time -v; sample the tree's RSS."""
     out = root.parent / f"report-{root.name}.json"
-    cmd = [str(SYNTHMARK), "validate", str(root), "--no-cache", "-q", "-j", str(jobs),
-           "--format", "json", "-o", str(out)]
+    cmd = [
+        str(SYNTHMARK),
+        "validate",
+        str(root),
+        "--no-cache",
+        "-q",
+        "-j",
+        str(jobs),
+        "--format",
+        "json",
+        "-o",
+        str(out),
+    ]
     if header_only:
         cmd.insert(3, "--header-only")
     use_time = Path("/usr/bin/time").exists()
@@ -404,14 +420,15 @@ def _cli_rss(root: Path, jobs: int, header_only: bool) -> dict[str, float]:
             max_rss = int(line.rsplit(":", 1)[1])
     files = json.loads(out.read_text())["summary"]["files"]
     out.unlink()
-    return {"wall": wall, "maxrss": max_rss, "tree": peak_tree, "procs": peak_procs,
-            "files": files}
+    return {"wall": wall, "maxrss": max_rss, "tree": peak_tree, "procs": peak_procs, "files": files}
 
 
 def bench_rss(work: Path, small: int, large: int, repeat: int) -> list[str]:
     t0 = time.perf_counter()
-    roots = {small: make_tiny_set(work, small, f"tiny{small}"),
-             large: make_tiny_set(work, large, f"tiny{large}")}
+    roots = {
+        small: make_tiny_set(work, small, f"tiny{small}"),
+        large: make_tiny_set(work, large, f"tiny{large}"),
+    }
     made = time.perf_counter() - t0
     rows, ratios = [], {}
     for jobs in (2, 1):
@@ -526,7 +543,7 @@ def main() -> None:
     small, large = (1000, 10_000) if args.quick else (1000, 100_000)
 
     started = time.perf_counter()
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = " ".join([".venv/bin/python", "bench/validate_bench.py", *sys.argv[1:]])
     lines = [f"## Run of {when}", "", f"Command: `{command}`", "", f"Machine: {_machine()}", ""]
     work = Path(tempfile.mkdtemp(prefix="synthmark-vbench-", dir="/tmp"))

@@ -18,8 +18,8 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +170,14 @@ def _keys(settings: _Settings) -> list[Any]:
         if settings.keyring is not None:
             keys += [k for k in load_keyring(settings.keyring) if k != PUBLIC_DETECTION_KEY]
         _WORKER_KEYS = keys
+        if settings.single_thread:
+            # Several worker processes each running many torch threads on 2 cores only
+            # thrash. Done here, on the first detection, not in _init_worker: importing
+            # torch costs each worker about 1 s of start-up, for nothing with --header-only.
+            with contextlib.suppress(ImportError):
+                import torch
+
+                torch.set_num_threads(1)
     return _WORKER_KEYS
 
 
@@ -178,12 +186,8 @@ def _init_worker(settings: _Settings) -> None:
     _WORKER_SETTINGS = settings
     _WORKER_KEYS = None
     if settings.single_thread:
-        # Several worker processes each running many torch threads on 2 cores only thrash.
+        # Read by torch when detection first imports it (see _keys).
         os.environ["OMP_NUM_THREADS"] = "1"
-        with contextlib.suppress(ImportError):
-            import torch
-
-            torch.set_num_threads(1)
 
 
 def _inspect_batch(items: list[WalkItem]) -> list[FileFacts]:
@@ -386,14 +390,24 @@ class _Manifest:
     entries: dict[str, Any]
 
 
+@dataclass
+class _Tally:
+    """What the dataset rules need of one root: counts, and verdicts only of the paths the
+    manifest lists (already in memory) or that it misses (each one is a finding anyway)."""
+
+    synthetic: int = 0
+    listed: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
+    unlisted: dict[str, bool] = field(default_factory=dict)
+
+
 class _Run:
-    """Applies rules to streaming facts and keeps the compact dataset index."""
+    """Applies rules to streaming facts and keeps a compact tally for the dataset rules."""
 
     def __init__(self, config: ValidateConfig) -> None:
         self.config = config
         self.enabled = {rule.code: rule for rule in config.enabled_rules()}
         self.findings: list[Finding] = []
-        self.index: dict[tuple[Path, str], tuple[bool, str | None, str | None]] = {}
+        self.tallies: dict[Path, _Tally] = {}
         self.internal_errors = 0
         self.files = 0
         self.unreadable = 0
@@ -430,7 +444,7 @@ class _Run:
                 if facts.error_code == INTERNAL_ERROR:
                     self.internal_errors += 1
                 self.add("SM901", path, f"{facts.error_code}: {facts.error_message}")
-            self.index[(root, path)] = (False, None, None)
+            self._tally(root, path, False, None, manifest)
             return
         self.files += 1
         self.megapixels += facts.megapixels
@@ -440,7 +454,7 @@ class _Run:
         synthetic = facts.acknowledged_synthetic or detected
         self.synthetic += facts.acknowledged_synthetic
         self.watermarked += detected
-        self.index[(root, path)] = (synthetic, facts.pixel_xxh3_128, facts.record_id)
+        self._tally(root, path, synthetic, facts.pixel_xxh3_128, manifest)
 
         if facts.record_unparseable:
             self.add("SM104", path, "record bytes are not a UTF-8 JSON object")
@@ -506,15 +520,30 @@ class _Run:
                 )
             )
 
+    def _tally(
+        self,
+        root: Path,
+        path: str,
+        synthetic: bool,
+        xxh3: str | None,
+        manifest: _Manifest | None,
+    ) -> None:
+        tally = self.tallies.setdefault(root, _Tally())
+        tally.synthetic += synthetic
+        if manifest is not None and manifest.parsed is not None:
+            if path in manifest.entries:
+                tally.listed[path] = (synthetic, xxh3)
+            else:
+                tally.unlisted[path] = synthetic
+
     def dataset(self, root: Path, manifest: _Manifest | None, is_folder: bool) -> None:
-        found = {path: v for (r, path), v in self.index.items() if r == root}
-        synthetic_paths = {p for p, (syn, _, _) in found.items() if syn}
+        tally = self.tallies.get(root, _Tally())
         if manifest is None:
-            if is_folder and synthetic_paths:
+            if is_folder and tally.synthetic:
                 self.add(
                     "SM508",
                     None,
-                    f"{len(synthetic_paths)} synthetic image(s) under "
+                    f"{tally.synthetic} synthetic image(s) under "
                     f"{self.shown(root.name)} and no {MANIFEST_FILE}",
                 )
             return
@@ -522,36 +551,37 @@ class _Run:
             self.add("SM507", self.shown(MANIFEST_FILE), manifest.problem or "invalid manifest")
             return
         declared = manifest.parsed
+        found = tally.listed
         for path, entry in sorted(manifest.entries.items()):
             if path not in found:
                 self.add("SM505", path, "listed in the manifest but not found")
                 continue
-            synthetic, xxh3, _ = found[path]
+            synthetic, xxh3 = found[path]
             if synthetic and entry.role.value != "synthetic":
                 self.add("SM502", path, "synthetic file listed as real in the manifest")
             if xxh3 is not None and entry.pixel_xxh3_128 != xxh3:
                 self.add("SM506", path, "pixels differ from the manifest's digest")
-        for path in sorted(found):
-            if path not in manifest.entries:
-                self.add("SM504", path, "image file not listed in the manifest")
-        if synthetic_paths and not declared.contains_synthetic:
+        for path in sorted(tally.unlisted):
+            self.add("SM504", path, "image file not listed in the manifest")
+        synthetic_count = sum(s for s, _ in found.values()) + sum(tally.unlisted.values())
+        if synthetic_count and not declared.contains_synthetic:
             self.add(
                 "SM502",
                 None,
                 "manifest declares no synthetic content but "
-                f"{len(synthetic_paths)} synthetic image(s) were found",
+                f"{synthetic_count} synthetic image(s) were found",
             )
-        total = len(found)
-        proportion = len(synthetic_paths) / total if total else 0.0
+        total = len(found) + len(tally.unlisted)
+        proportion = synthetic_count / total if total else 0.0
         if (
-            declared.synthetic_count != len(synthetic_paths)
+            declared.synthetic_count != synthetic_count
             or abs(declared.synthetic_proportion - proportion) > 1e-9
         ):
             self.add(
                 "SM503",
                 None,
                 f"manifest declares {declared.synthetic_count} synthetic "
-                f"({declared.synthetic_proportion:.4f}); found {len(synthetic_paths)} of "
+                f"({declared.synthetic_proportion:.4f}); found {synthetic_count} of "
                 f"{total} ({proportion:.4f})",
             )
 
@@ -761,11 +791,13 @@ def _facts_stream(
                 future = pool.submit(_inspect_batch, [item for item, _ in todo])
                 in_flight[future] = todo
                 order.append(future)
+            # Wait for the oldest batch only: results leave in submission order, and
+            # waiting for any batch (FIRST_COMPLETED) spun while a later one was done.
             while len(in_flight) >= window:
-                wait(list(in_flight), return_when=FIRST_COMPLETED)
+                wait([order[0]])
                 yield from _drain(order, in_flight, store)
         while in_flight:
-            wait(list(in_flight), return_when=FIRST_COMPLETED)
+            wait([order[0]])
             yield from _drain(order, in_flight, store)
 
 
