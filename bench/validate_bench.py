@@ -216,7 +216,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def _validate(root: Path, **config: Any) -> tuple[float, Any]:
     from synthmark.config import ValidateConfig
-    from synthmark.validate import validate
+    from synthmark.validation import validate
 
     return _timed(lambda: validate([root], ValidateConfig(**config)))
 

@@ -25,7 +25,7 @@ _LAZY: dict[str, str] = {
     "read_record": "synthmark.api",
     "Verification": "synthmark.api",
     "digest_file": "synthmark.api",
-    "validate": "synthmark.validate",
+    "validate": "synthmark.validation",
 }
 
 __all__ = [
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from synthmark.errors import SynthmarkError
     from synthmark.record import SPEC_VERSION, DatasetManifest, SynthmarkRecord
     from synthmark.records import canonical_json, load_record, parse_manifest, parse_record
-    from synthmark.validate import validate
+    from synthmark.validation import validate
 
 
 def __getattr__(name: str) -> Any:

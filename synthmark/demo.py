@@ -28,7 +28,7 @@ from synthmark.manifest import build_manifest
 from synthmark.record import SynthmarkRecord, created_now
 from synthmark.records import parse_record, pretty_json
 from synthmark.report import Report
-from synthmark.validate import validate
+from synthmark.validation import validate
 
 #: (file shipped with pydicom or nibabel, modality, body part, synthetic images to make)
 REAL_SCANS: tuple[tuple[str, str, str, int], ...] = (

@@ -9,7 +9,7 @@ from pathlib import Path
 from synthmark.config import MANIFEST_FILE, ValidateConfig
 from synthmark.errors import SynthmarkError, UnsupportedFormatError
 from synthmark.record import SPEC_VERSION, Creator, DatasetManifest, ManifestEntry, created_now
-from synthmark.validate import _facts_stream, _Settings, walk
+from synthmark.validation import _facts_stream, _Settings, walk
 from synthmark.vocab import CreatorRole, FileRole
 
 

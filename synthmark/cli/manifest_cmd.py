@@ -77,7 +77,7 @@ def check(root: Path, fmt: str, keyring: Path | None, jobs: int | None) -> None:
     from synthmark.config import MANIFEST_FILE, ValidateConfig
     from synthmark.errors import ConfigError
     from synthmark.reporters import RenderOptions, render
-    from synthmark.validate import validate
+    from synthmark.validation import validate
 
     if not (root / MANIFEST_FILE).is_file():
         raise ConfigError(f"no {MANIFEST_FILE} in {root}", hint="run `synthmark manifest build`")

@@ -109,7 +109,7 @@ def validate(
     from synthmark.config import apply_table, load_config
     from synthmark.errors import ConfigError
     from synthmark.reporters import RenderOptions, render
-    from synthmark.validate import validate as run_validate
+    from synthmark.validation import validate as run_validate
 
     config = load_config(list(paths), policy=policy, config_file=config_file)
     table: dict[str, object] = {}

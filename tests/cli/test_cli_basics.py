@@ -116,3 +116,13 @@ def test_error_codes_are_unique() -> None:
 def test_console_script_installed() -> None:
     script = Path(sys.executable).parent / "synthmark"
     assert script.exists() or os.environ.get("CI") is None
+
+
+def test_public_validate_is_the_function_even_after_the_engine_is_imported(
+    tmp_path: Path,
+) -> None:
+    import synthmark
+    import synthmark.validation
+
+    report = synthmark.validate([tmp_path])
+    assert not report.failed

@@ -16,7 +16,7 @@ from synthmark.config import MANIFEST_FILE, ValidateConfig, load_config
 from synthmark.errors import ConfigError
 from synthmark.manifest import ManifestBuildError, build_manifest
 from synthmark.records import pretty_json
-from synthmark.validate import validate
+from synthmark.validation import validate
 from tests.validate.conftest import real_copies, shipped, strip_labels
 
 ONE_PROCESS = ValidateConfig(jobs=1)
@@ -197,7 +197,7 @@ def test_redacted_paths_never_appear(tmp_path: Path, marked_synthetic: Path,
 
 
 def test_cache_rereads_only_changed_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import synthmark.validate as engine
+    import synthmark.validation as engine
 
     dataset = tmp_path / "c"
     files = real_copies(dataset, 6)
