@@ -528,15 +528,11 @@ def _watermark_state(
     except SynthmarkError as exc:
         problems.append(Problem(exc.code, exc.message))
         return CheckState.NOT_CHECKED
-    if (
-        min(
-            content.array.shape[-3:-1]
-            if content.layout.startswith("frames")
-            else content.array.shape[:2]
-        )
-        < 32
-    ):
-        return CheckState.NOT_CHECKED  # too small to carry the mark
+    from synthmark.marking import too_small_to_mark
+    from synthmark.slices import slice_view
+
+    if too_small_to_mark(slice_view(content).stack):
+        return CheckState.NOT_CHECKED
     key_list = [PUBLIC_DETECTION_KEY, *[k for k in keys or [] if k != PUBLIC_DETECTION_KEY]]
     found = detect_content(content, key_list, fpr=fpr)
     expected = record.watermark if record is not None else None

@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 WATERMARK_SCHEME = "synthmark-wm/1"
 #: Quality used when a marked JPEG must be written again (the mark survives JPEG 50).
 JPEG_QUALITY = 95
+#: Slices narrower than this cannot hold a detectable mark; detection is not attempted.
+MIN_SLICE_SIDE = 32
+
+
+def too_small_to_mark(stack: Any) -> bool:
+    """True when the slices of an ``(N, H, W[, C])`` stack are too small for the mark."""
+    return bool(min(stack.shape[1], stack.shape[2]) < MIN_SLICE_SIDE)
 
 
 def is_jpeg(image: CarrierFile) -> bool:

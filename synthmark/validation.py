@@ -273,11 +273,11 @@ def _inspect(item: WalkItem, settings: _Settings) -> FileFacts:
 
 
 def _detect(stack: Any, channel_axis: int | None, settings: _Settings) -> WatermarkFacts:
+    from synthmark.marking import too_small_to_mark
     from synthmark.watermark import detect
 
-    if min(stack.shape[1], stack.shape[2]) < 32:
-        # Too small to carry the mark: report "not detected" with a null statistic.
-        return WatermarkFacts(False, 1.0, 0.0)
+    if too_small_to_mark(stack):
+        return WatermarkFacts(False, 1.0, 0.0)  # no mark can be there: a null statistic
     result = detect(stack, _keys(settings), fpr=settings.fpr, channel_axis=channel_axis)
     prefix = None
     if result.payload is not None:
