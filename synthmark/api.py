@@ -272,11 +272,11 @@ def stamp(
             raise WriteFailedError(
                 "re-encoded pixels differ from the requested ones (lossy encoder?)", path=target
             )
-    written_sidecar: Path | None = None
-    if sidecar or not _embeds(image):
-        written_sidecar = sidecar_path(target)
-        if not written_sidecar.exists() or read_sidecar(target) != record_json:
-            write_sidecar(target, record_json)
+    # A format that cannot embed the record has its carrier write the sidecar itself.
+    embeds = _embeds(image)
+    if sidecar and embeds:
+        write_sidecar(target, record_json)
+    written_sidecar = sidecar_path(target) if sidecar or not embeds else None
     return StampResult(
         source, target, bound, digest, pixels_changed, written_sidecar, watermark_note
     )
@@ -285,10 +285,9 @@ def stamp(
 def _embeds(image: CarrierFile) -> bool:
     from synthmark.carriers import carrier_classes
 
-    for cls in carrier_classes():
-        if cls.name == image.format_name:
-            return cls.embeds_record
-    return True
+    return next(
+        (cls.embeds_record for cls in carrier_classes() if cls.name == image.format_name), True
+    )
 
 
 def _derive(

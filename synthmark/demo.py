@@ -225,7 +225,7 @@ def run_demo(folder: Path) -> Iterator[str | DemoOutcome]:
     copy_a = folder / "tampered-A-stripped"
     shutil.copytree(dataset, copy_a)
     passed_off = copy_a / "real" / "CT-from-another-site.dcm"
-    _strip_dicom_labels(copy_a / relative, passed_off)
+    strip_dicom_labels(copy_a / relative, passed_off)
     (copy_a / relative).unlink()
     _rewrite_manifest(copy_a, drop={relative}, add_real={"real/CT-from-another-site.dcm"})
     report = validate([copy_a], config)
@@ -309,7 +309,10 @@ def _rewrite_manifest(
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
-def _strip_dicom_labels(source: Path, dest: Path) -> None:
+def strip_dicom_labels(source: Path, dest: Path) -> None:
+    """Write ``source`` to ``dest`` without any synthetic label, as a careless or hostile
+    pipeline would: private tags, Synthetic Data, Contributing Equipment, Image Comments,
+    Derivation Description and Source Image Sequence removed, Image Type set to ORIGINAL."""
     import pydicom
 
     dataset = pydicom.dcmread(source)

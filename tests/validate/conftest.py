@@ -5,11 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
 from synthmark.api import stamp
+from synthmark.demo import strip_dicom_labels
 from synthmark.records import load_record
 from tests.conftest import EXAMPLES
 
@@ -34,15 +34,8 @@ def marked_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
-def strip_labels(source: Path, dest: Path) -> None:
-    """What an anonymiser or a careless pipeline does: drop every synthmark/standard label."""
-    dataset = pydicom.dcmread(source)
-    dataset.remove_private_tags()
-    for keyword in ("SyntheticData", "ContributingEquipmentSequence", "ImageComments",
-                    "DerivationDescription", "SourceImageSequence"):
-        if keyword in dataset:
-            delattr(dataset, keyword)
-    dataset.save_as(dest, enforce_file_format=True)
+# The demo's stripping pass: what an anonymiser or a careless pipeline does to the labels.
+strip_labels = strip_dicom_labels
 
 
 def real_copies(folder: Path, count: int) -> list[Path]:
