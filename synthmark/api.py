@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -38,6 +39,8 @@ from synthmark.sidecar import read_sidecar, sidecar_path, write_sidecar
 from synthmark.vocab import DerivationOperation
 
 if TYPE_CHECKING:
+    from synthmark.attest import SigningKey, TrustPolicy
+    from synthmark.content_credentials import SigningIdentity
     from synthmark.watermark import WatermarkKey
 
 RecordSource = Literal["embedded", "sidecar"]
@@ -139,6 +142,8 @@ class StampResult:
         pixels_changed: Whether pixel values were changed (watermarking).
         sidecar: The sidecar written, when the format cannot embed the record.
         watermark_note: Why a requested watermark was not embedded, if it was not.
+        credentials: Whether C2PA Content Credentials were embedded.
+        credentials_note: Why requested credentials were not embedded, if they were not.
     """
 
     source: Path
@@ -148,6 +153,8 @@ class StampResult:
     pixels_changed: bool
     sidecar: Path | None = None
     watermark_note: str | None = None
+    credentials: bool = False
+    credentials_note: str | None = None
 
 
 def stamp(
@@ -164,6 +171,8 @@ def stamp(
     new_pixels: npt.NDArray[np.generic] | None = None,
     watermark: WatermarkKey | None = None,
     strength: float = 1.0,
+    sign_keys: Sequence[SigningKey] = (),
+    credentials: SigningIdentity | None = None,
 ) -> StampResult:
     """Write ``record`` into a copy of ``path`` (or into ``path`` with ``in_place``).
 
@@ -186,6 +195,13 @@ def stamp(
         new_pixels: Replace the pixel values (canonical shape and dtype of the carrier, as
             ``open_image(path).pixels().array``), e.g. a generator writing its output into
             a template file's header. Re-encoded losslessly; bound after re-reading.
+        watermark: Embed the watermark with this key before binding (self-checked).
+        strength: Watermark strength.
+        sign_keys: Sign the bound record with these keys (embedded signature,
+            spec/attestations.md section 8).
+        credentials: For PNG and JPEG, also embed C2PA Content Credentials signed with
+            this certificate identity (spec/parts/c2pa.md); ignored, with a note, for
+            formats C2PA does not cover.
 
     Raises:
         UsageError: on contradictory arguments.
@@ -263,6 +279,11 @@ def stamp(
             ),
         }
     )
+    if sign_keys:
+        from synthmark.attest import sign_record_object
+
+        unsigned = bound.model_dump(mode="json", exclude_none=True, exclude={"signature"})
+        bound = SynthmarkRecord.model_validate(sign_record_object(unsigned, list(sign_keys)))
     record_json = canonical_json(bound)
     image.write(target, record_json=record_json, ack=_acknowledgment(bound), new_pixels=new_pixels)
     if new_pixels is not None:
@@ -277,9 +298,59 @@ def stamp(
     if sidecar and embeds:
         write_sidecar(target, record_json)
     written_sidecar = sidecar_path(target) if sidecar or not embeds else None
+    embedded_credentials, credentials_note = False, None
+    if credentials is not None:
+        embedded_credentials, credentials_note = _embed_credentials(
+            target, record_json, bound, credentials
+        )
     return StampResult(
-        source, target, bound, digest, pixels_changed, written_sidecar, watermark_note
+        source,
+        target,
+        bound,
+        digest,
+        pixels_changed,
+        written_sidecar,
+        watermark_note,
+        embedded_credentials,
+        credentials_note,
     )
+
+
+def credentials_mime(head: bytes) -> str | None:
+    """The C2PA media type of a PNG or JPEG by its magic bytes; None for other formats."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    return None
+
+
+def _embed_credentials(
+    target: Path, record_json: bytes, record: SynthmarkRecord, identity: SigningIdentity
+) -> tuple[bool, str | None]:
+    """Add C2PA Content Credentials to a stamped PNG/JPEG, last: they hash the file bytes."""
+    from synthmark._atomic import atomic_write_bytes
+    from synthmark.content_credentials import embed_credentials
+
+    data = target.read_bytes()
+    mime = credentials_mime(data)
+    if mime is None:
+        return False, "no C2PA Content Credentials: C2PA covers PNG and JPEG here, not this format"
+    watermark = (
+        (record.watermark.key_id, record.watermark.payload_hex) if record.watermark else None
+    )
+    atomic_write_bytes(
+        target,
+        embed_credentials(
+            data,
+            mime,
+            record_json,
+            record.digital_source_type.value,
+            identity,
+            watermark=watermark,
+        ),
+    )
+    return True, None
 
 
 def _embeds(image: CarrierFile) -> bool:
@@ -349,8 +420,13 @@ class Verification:
         binding: Whether the binding matches the decoded pixels exactly.
         standard_label: What the format's standard fields say (e.g. DICOM Synthetic Data).
         label: Whether the standard fields agree with the record.
-        signature: Signature state (attestation work fills this in).
-        watermark: Watermark state (watermark work fills this in).
+        signature: Record signature state: pass (trusted signer), fail (changed after
+            signing, or signer untrusted), absent (unsigned), not_checked (signed, no trust
+            file given).
+        credentials: C2PA Content Credentials state (PNG/JPEG): pass (valid, and trusted
+            when trust anchors are given), fail (invalid, or contradicting the record),
+            absent.
+        watermark: Watermark state.
         problems: Errors and warnings, each with a code.
     """
 
@@ -365,6 +441,7 @@ class Verification:
     standard_label: bool | None = None
     label: CheckState = CheckState.NOT_CHECKED
     signature: CheckState = CheckState.NOT_CHECKED
+    credentials: CheckState = CheckState.NOT_CHECKED
     watermark: CheckState = CheckState.NOT_CHECKED
     problems: tuple[Problem, ...] = field(default_factory=tuple)
 
@@ -388,6 +465,7 @@ class Verification:
             "standard_label_synthetic": self.standard_label,
             "label": self.label.value,
             "signature": self.signature.value,
+            "credentials": self.credentials.value,
             "watermark": self.watermark.value,
             "problems": [
                 {"code": p.code, "severity": p.severity, "message": p.message}
@@ -408,6 +486,11 @@ UNKNOWN_SPEC_VERSION = "SMV008"
 WATERMARK_MISSING = "SMV009"
 WATERMARK_UNACKNOWLEDGED = "SMV010"
 WATERMARK_PAYLOAD_MISMATCH = "SMV011"
+RECORD_SIGNATURE_INVALID = "SMV012"
+RECORD_SIGNER_UNTRUSTED = "SMV013"
+CREDENTIALS_INVALID = "SMV014"
+CREDENTIALS_CONTRADICT_RECORD = "SMV015"
+CREDENTIALS_SIGNER_UNTRUSTED = "SMV016"
 
 
 def verify(
@@ -416,10 +499,12 @@ def verify(
     watermark_keys: list[WatermarkKey] | None = None,
     check_watermark: bool = True,
     fpr: float = 1e-6,
+    trust: TrustPolicy | None = None,
 ) -> Verification:
     """Verify one file: record, schema, binding, standard label, watermark (spec section 9).
 
-    ``watermark_keys`` are tried in addition to the public detection key.
+    ``watermark_keys`` are tried in addition to the public detection key. ``trust`` decides
+    which record signers and C2PA certificate roots are trusted (spec/attestations.md).
 
     Unreadable or corrupt files are *not* raised: they come back as a failed
     :class:`Verification` whose problem carries the error's code, so a batch goes on.
@@ -505,11 +590,88 @@ def verify(
     result["binding"] = binding_state
     # (6) the standard acknowledgment must not contradict the record.
     result["label"] = _label_state(label, record, problems)
-    # (7) signatures: filled in by the attestation work.
+    # (7) signatures: the record's embedded signature and, on PNG/JPEG, C2PA credentials.
+    result["signature"] = _signature_state(record, trust, problems)
+    result["credentials"] = _credentials_state(path, record, trust, problems)
     # (8) detect the watermark and compare it with the record's descriptor.
     if check_watermark:
         result["watermark"] = _watermark_state(image, record, watermark_keys, fpr, problems)
     return Verification(path, problems=tuple(problems), **result)  # type: ignore[arg-type]
+
+
+def _signature_state(
+    record: SynthmarkRecord, trust: TrustPolicy | None, problems: list[Problem]
+) -> CheckState:
+    if record.signature is None:
+        return CheckState.ABSENT
+    from synthmark.attest import record_signature_state
+
+    state = record_signature_state(
+        record.model_dump(mode="json", exclude_none=True), trust, at=record.created
+    )
+    if state.state == "trusted":
+        return CheckState.PASS
+    if state.state == "unverified":
+        return CheckState.NOT_CHECKED
+    code = RECORD_SIGNER_UNTRUSTED if state.state == "untrusted" else RECORD_SIGNATURE_INVALID
+    problems.append(Problem(code, f"record signature: {state.message} ({state.code})"))
+    return CheckState.FAIL
+
+
+def _credentials_state(
+    path: Path, record: SynthmarkRecord | None, trust: TrustPolicy | None, problems: list[Problem]
+) -> CheckState:
+    """C2PA state of a PNG/JPEG: read and validated with c2pa-python (spec/parts/c2pa.md)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return CheckState.NOT_CHECKED
+    mime = credentials_mime(head)
+    if mime is None:
+        return CheckState.NOT_CHECKED
+    from synthmark.content_credentials import read_credentials
+
+    anchors = b"".join(p.encode("ascii") for p in trust.c2pa_trust_anchors_pem) if trust else b""
+    try:
+        state = read_credentials(path.read_bytes(), mime, trust_anchors_pem=anchors or None)
+    except (SynthmarkError, OSError) as exc:
+        problems.append(Problem(CREDENTIALS_INVALID, f"C2PA credentials unreadable: {exc}"))
+        return CheckState.FAIL
+    if not state.present:
+        return CheckState.ABSENT
+    if state.state == "invalid":
+        codes = ", ".join(state.failure_codes) or "invalid"
+        problems.append(Problem(CREDENTIALS_INVALID, f"C2PA credentials do not validate: {codes}"))
+        return CheckState.FAIL
+    verdict = CheckState.PASS
+    if record is not None:
+        if state.digital_source_type != record.digital_source_type.value:
+            problems.append(
+                Problem(
+                    CREDENTIALS_CONTRADICT_RECORD,
+                    f"C2PA digitalSourceType {state.digital_source_type} differs from the "
+                    f"record's {record.digital_source_type.value}",
+                )
+            )
+            verdict = CheckState.FAIL
+        elif state.record_json is not None and state.record_json != canonical_json(record):
+            problems.append(
+                Problem(
+                    CREDENTIALS_CONTRADICT_RECORD,
+                    "the record in the C2PA manifest differs from the record in use",
+                )
+            )
+            verdict = CheckState.FAIL
+    if anchors and state.state != "trusted":
+        problems.append(
+            Problem(
+                CREDENTIALS_SIGNER_UNTRUSTED,
+                f"C2PA signer {state.signer or '(unknown)'} does not chain to a trusted root",
+                "warning",
+            )
+        )
+    return verdict
 
 
 def _watermark_state(

@@ -33,7 +33,16 @@ _KEYS = {
     "strict",
     "policy",
     "header-only",
+    "trust",
+    "required-stages",
 }
+_STAGES = (
+    "data_collection",
+    "data_processing",
+    "model_training",
+    "model_evaluation",
+    "deployment",
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,9 @@ class ValidateConfig:
             dataset-relative paths.
         exclude: gitignore-style patterns of paths not to walk (plus ``.synthmarkignore``).
         keyring: Watermark keyring file (the public detection key is always tried).
+        trust: Trust file for attestations, record signatures and C2PA anchors.
+        required_stages: Lifecycle stages a dataset must have attested (the policy's and
+            the trust file's requirements are added together).
         fpr: False-positive rate of watermark detection.
         header_only: Skip pixel decoding and watermark detection (opt-in; the report lists
             the rules not run).
@@ -67,6 +79,8 @@ class ValidateConfig:
     per_path_severity: tuple[tuple[str, str, str], ...] = ()
     exclude: tuple[str, ...] = ()
     keyring: Path | None = None
+    trust: Path | None = None
+    required_stages: tuple[str, ...] = ()
     fpr: float = 1e-6
     header_only: bool = False
     strict: bool = False
@@ -176,6 +190,16 @@ def apply_table(
         changes["exclude"] = (*config.exclude, *value)
     if "keyring" in table:
         changes["keyring"] = (base / str(table["keyring"])).resolve()
+    if "trust" in table:
+        changes["trust"] = (base / str(table["trust"])).resolve()
+    if "required-stages" in table:
+        stages = table["required-stages"]
+        if not isinstance(stages, list) or not all(v in _STAGES for v in stages):
+            raise ConfigError(
+                f"{source}: `required-stages` must be a list of lifecycle stages",
+                hint="stages: " + ", ".join(_STAGES),
+            )
+        changes["required_stages"] = tuple(dict.fromkeys([*config.required_stages, *stages]))
     if "fpr" in table:
         fpr = table["fpr"]
         if not isinstance(fpr, (int, float)) or not 0 < float(fpr) < 1:

@@ -158,6 +158,30 @@ class OptionalDependencyError(SynthmarkError):
     code = "SMX050"
 
 
+class AttestationFormatError(SynthmarkError):
+    """An envelope, statement, predicate or trust file is malformed (not a verdict on it)."""
+
+    code = "SMX070"
+    default_hint = "see spec/attestations.md for the envelope, statement and trust formats"
+
+
+class SigningError(SynthmarkError):
+    """Signing could not be done (unusable key, subject unreadable)."""
+
+    code = "SMX071"
+
+
+class CredentialsError(SynthmarkError):
+    """C2PA Content Credentials could not be written (certificate, key or format problem)."""
+
+    code = "SMX080"
+    default_hint = (
+        "C2PA needs a leaf certificate with KeyUsage digitalSignature and an accepted EKU "
+        "(e.g. emailProtection), chain PEM leaf first; `synthmark keygen --type x509` makes "
+        "a development chain"
+    )
+
+
 def all_error_classes() -> list[type[SynthmarkError]]:
     """Every error class, for documentation and for the uniqueness test of codes."""
     seen: list[type[SynthmarkError]] = []

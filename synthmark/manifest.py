@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from synthmark.config import MANIFEST_FILE, ValidateConfig
-from synthmark.errors import SynthmarkError, UnsupportedFormatError
-from synthmark.record import SPEC_VERSION, Creator, DatasetManifest, ManifestEntry, created_now
+from synthmark.errors import AttestationFormatError, SynthmarkError, UnsupportedFormatError
+from synthmark.record import (
+    SPEC_VERSION,
+    AttestationReference,
+    Creator,
+    DatasetManifest,
+    ManifestEntry,
+    created_now,
+)
 from synthmark.validation import _facts_stream, _Settings, walk
 from synthmark.vocab import CreatorRole, FileRole
 
@@ -28,6 +37,7 @@ def build_manifest(
     publisher: str,
     role: CreatorRole = CreatorRole.DATASET_PUBLISHER,
     config: ValidateConfig | None = None,
+    attestations: Sequence[Path] = (),
 ) -> DatasetManifest:
     """Scan ``root`` and return its manifest: every image's role, digest and record id.
 
@@ -35,10 +45,16 @@ def build_manifest(
     refuses, rather than declaring something real, when a file is unreadable, carries a
     watermark without a synthetic acknowledgment, or is synthetic without a record id.
 
+    ``attestations`` are DSSE envelope files inside ``root`` (e.g. of the generator's
+    lifecycle); each is referenced by stage, path and SHA-256 so the chain from dataset to
+    generator can be verified (spec/attestations.md section 9).
+
     Raises:
         ManifestBuildError: listing every file that blocks the build.
+        AttestationFormatError: when an attestation is not a synthmark lifecycle envelope.
     """
     config = config or ValidateConfig()
+    references = [attestation_reference(root, path) for path in attestations]
     settings = _Settings(
         header_only=False,
         keyring=config.keyring,
@@ -92,7 +108,38 @@ def build_manifest(
         total_count=len(entries),
         synthetic_count=synthetic_count,
         synthetic_proportion=synthetic_count / len(entries) if entries else 0.0,
+        attestations=references,
         files=entries,
+    )
+
+
+def attestation_reference(root: Path, envelope_path: Path) -> AttestationReference:
+    """Reference an envelope file inside ``root`` by stage, relative path and SHA-256.
+
+    Raises:
+        AttestationFormatError: when the file is outside ``root``, unreadable, or not a
+            synthmark lifecycle envelope.
+    """
+    from synthmark.attest import parse_envelope, parse_statement
+
+    try:
+        relative = envelope_path.resolve().relative_to(root.resolve())
+    except ValueError as exc:
+        raise AttestationFormatError(
+            "an attestation referenced by a manifest must lie inside the dataset root",
+            path=envelope_path,
+        ) from exc
+    try:
+        data = envelope_path.read_bytes()
+    except OSError as exc:
+        raise AttestationFormatError(
+            f"attestation cannot be read: {exc.strerror}", path=envelope_path
+        ) from exc
+    _, stage, _ = parse_statement(parse_envelope(data).payload)
+    return AttestationReference(
+        stage=stage,
+        envelope_sha256=hashlib.sha256(data).hexdigest(),
+        path=relative.as_posix(),
     )
 
 

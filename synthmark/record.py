@@ -125,6 +125,29 @@ Timestamp = Annotated[
 ]
 
 
+def _is_safe_relative_path(value: str) -> str:
+    if "\\" in value or "\x00" in value:
+        raise ValueError("manifest paths use '/' separators and no NUL")
+    path = PurePosixPath(value)
+    if path.is_absolute() or re.match(r"^[A-Za-z]:", value):
+        raise ValueError(f"manifest path {value!r} must be relative to the dataset root")
+    if any(part in ("..", "") for part in value.split("/")) or value in (".", ""):
+        raise ValueError(f"manifest path {value!r} must not escape the dataset root")
+    return value
+
+
+DatasetPath = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=4096,
+        pattern=r"^(?![A-Za-z]:)(?!/)(?!.*(^|/)\.\.(/|$))(?!.*//)[^\\\x00]+$",
+        description="POSIX path relative to the dataset root; never absolute, never `..`.",
+    ),
+    AfterValidator(_is_safe_relative_path),
+]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(
         frozen=True,
@@ -446,11 +469,40 @@ class AudienceAccess(_Model):
 
 
 class AttestationReference(_Model):
-    """A lifecycle attestation (DSSE envelope) this record relies on, by digest."""
+    """A lifecycle attestation (DSSE envelope) this record or manifest relies on, by digest."""
+
+    # The path pattern needs look-ahead, which pydantic's default Rust regex engine lacks.
+    model_config = ConfigDict(frozen=True, extra="forbid", regex_engine="python-re")
 
     stage: LifecycleStage = Field(description="Lifecycle stage attested.")
     envelope_sha256: Sha256Hex = Field(description="SHA-256 of the envelope file's bytes.")
+    path: DatasetPath | None = Field(
+        default=None,
+        description="Envelope file, relative to the folder of the manifest (or image).",
+    )
     uri: AnyUrl | None = Field(default=None, description="Where the envelope can be fetched.")
+
+
+class SignatureEntry(_Model):
+    """One DSSE signature: the signing key's id and the base64 signature."""
+
+    keyid: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] = Field(
+        description="SHA-256 of the signer's DER SubjectPublicKeyInfo."
+    )
+    sig: Annotated[str, Field(pattern=r"^[A-Za-z0-9+/=_-]{1,2048}$")] = Field(
+        description="Base64 signature over the DSSE PAE of the record payload."
+    )
+
+
+class RecordSignature(_Model):
+    """An embedded DSSE signature over the record without this field (attestations §8)."""
+
+    payloadType: Literal["application/vnd.synthmark.record+json"] = Field(
+        description="DSSE payload type of the signed record."
+    )
+    signatures: list[SignatureEntry] = Field(
+        min_length=1, max_length=16, description="Signatures, by key id."
+    )
 
 
 class ContentBinding(_Model):
@@ -624,6 +676,10 @@ class SynthmarkRecord(_Model):
     watermark: WatermarkDescriptor | None = Field(
         default=None, description="Watermark descriptor; filled by `synthmark stamp --watermark`."
     )
+    signature: RecordSignature | None = Field(
+        default=None,
+        description="Embedded signature over the rest of the record; `stamp --sign-key`.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -667,29 +723,6 @@ class SynthmarkRecord(_Model):
         if len(set(audiences)) != len(audiences):
             raise ValueError("each audience may appear at most once in access")
         return self
-
-
-def _is_safe_relative_path(value: str) -> str:
-    if "\\" in value or "\x00" in value:
-        raise ValueError("manifest paths use '/' separators and no NUL")
-    path = PurePosixPath(value)
-    if path.is_absolute() or re.match(r"^[A-Za-z]:", value):
-        raise ValueError(f"manifest path {value!r} must be relative to the dataset root")
-    if any(part in ("..", "") for part in value.split("/")) or value in (".", ""):
-        raise ValueError(f"manifest path {value!r} must not escape the dataset root")
-    return value
-
-
-DatasetPath = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=4096,
-        pattern=r"^(?![A-Za-z]:)(?!/)(?!.*(^|/)\.\.(/|$))(?!.*//)[^\\\x00]+$",
-        description="POSIX path relative to the dataset root; never absolute, never `..`.",
-    ),
-    AfterValidator(_is_safe_relative_path),
-]
 
 
 class ManifestEntry(_Model):

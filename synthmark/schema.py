@@ -1,4 +1,4 @@
-"""JSON Schema (draft 2020-12) generation for the record and the manifest.
+"""JSON Schema (draft 2020-12) generation: record, manifest, trust file, predicates.
 
 The committed files in ``schema/`` are exactly what :func:`render_schemas` returns; a test
 fails when they drift.
@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from synthmark._atomic import atomic_write_bytes
+from synthmark.attest.predicates import PREDICATE_MODELS
+from synthmark.attest.trust import TrustPolicy
 from synthmark.record import (
     SCHEMA_BASE_URI,
     SPEC_VERSION,
@@ -29,6 +31,11 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "record.v1.schema.json": SynthmarkRecord,
     "manifest.v1.schema.json": DatasetManifest,
+    "trust.v1.schema.json": TrustPolicy,
+    **{
+        f"predicate-{stage.value.replace('_', '-')}.v1.schema.json": model
+        for stage, model in PREDICATE_MODELS.items()
+    },
 }
 
 

@@ -85,17 +85,13 @@ def _models_in(
                 enums[current.__name__] = current
 
 
-def render_field_tables() -> str:
-    """Return the Markdown of every model's field table and every vocabulary."""
+def _render(roots: list[type[BaseModel]], title: str, intro: str, source: str) -> str:
     found: dict[str, type[BaseModel]] = {}
     enums: dict[str, Any] = {}
-    _models_in(SynthmarkRecord, found, enums)
-    _models_in(DatasetManifest, found, enums)
-    out = [HEADER, "# Record and manifest fields\n"]
-    out.append(
-        "Each table lists a model's fields: name, JSON type, whether it is required, and its "
-        "meaning. Cross-field rules are in spec/synthmark.md section 4.2.\n"
-    )
+    for root in roots:
+        _models_in(root, found, enums)
+    header = HEADER.replace("synthmark/record.py", source)
+    out = [header, f"# {title}\n", intro]
     for name, model in found.items():
         out.append(f"\n## {name}\n\n{(model.__doc__ or '').strip().splitlines()[0]}\n")
         out.append("\n| field | type | required | meaning |\n|---|---|---|---|\n")
@@ -112,9 +108,43 @@ def render_field_tables() -> str:
     return "".join(out)
 
 
+def render_field_tables() -> str:
+    """Return the Markdown of every record/manifest model's field table and vocabulary."""
+    return _render(
+        [SynthmarkRecord, DatasetManifest],
+        "Record and manifest fields",
+        "Each table lists a model's fields: name, JSON type, whether it is required, and its "
+        "meaning. Cross-field rules are in spec/synthmark.md section 4.2.\n",
+        "synthmark/record.py",
+    )
+
+
+def render_attestation_tables() -> str:
+    """Return the Markdown field tables of the lifecycle predicates and the trust file."""
+    from synthmark.attest.predicates import PREDICATE_MODELS
+    from synthmark.attest.trust import TrustPolicy
+
+    return _render(
+        [*PREDICATE_MODELS.values(), TrustPolicy],
+        "Lifecycle predicate and trust-file fields",
+        "Field tables of the five lifecycle predicates (spec/attestations.md section 5) and "
+        "of the trust file (section 6). Models shared with the record are in "
+        "spec/record-fields.md.\n",
+        "synthmark/attest/predicates.py, synthmark/attest/trust.py",
+    )
+
+
+#: Generated spec file -> renderer.
+GENERATED_TABLES = {
+    "record-fields.md": render_field_tables,
+    "attestation-fields.md": render_attestation_tables,
+}
+
+
 if __name__ == "__main__":  # pragma: no cover - developer entry point
     from pathlib import Path
 
-    target = Path(__file__).resolve().parent.parent / "spec" / "record-fields.md"
-    target.write_text(render_field_tables(), encoding="utf-8")
-    print(f"wrote {target}")
+    spec = Path(__file__).resolve().parent.parent / "spec"
+    for file_name, render in GENERATED_TABLES.items():
+        (spec / file_name).write_text(render(), encoding="utf-8")
+        print(f"wrote {spec / file_name}")

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +45,9 @@ from synthmark.errors import (
     UnsupportedFormatError,
 )
 from synthmark.sidecar import write_sidecar
+
+if TYPE_CHECKING:
+    from synthmark.content_credentials import CredentialsState
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -112,6 +115,36 @@ def _quiet_pillow() -> Iterator[None]:
         yield
 
 
+def _has_c2pa(path: Path, image_format: str) -> bool:
+    """Whether a PNG has a ``caBX`` chunk or a JPEG an APP11 segment before its scan data."""
+    try:
+        with path.open("rb") as handle:
+            if image_format == "PNG":
+                handle.seek(len(_PNG_MAGIC))
+                while True:
+                    header = handle.read(8)
+                    if len(header) < 8:
+                        return False
+                    length, kind = struct.unpack(">I4s", header)
+                    if kind == b"caBX":
+                        return True
+                    if kind == b"IEND":
+                        return False
+                    handle.seek(length + 4, os.SEEK_CUR)
+            handle.seek(2)
+            while True:
+                marker = handle.read(4)
+                if len(marker) < 4 or marker[0] != 0xFF:
+                    return False
+                if marker[1] == 0xEB:
+                    return True
+                if marker[1] in (0xDA, 0xD9):  # start of scan / end of image
+                    return False
+                handle.seek(struct.unpack(">H", marker[2:])[0] - 2, os.SEEK_CUR)
+    except OSError:
+        return False
+
+
 def _sniff_format(head: bytes) -> str | None:
     if head.startswith(_PNG_MAGIC):
         return "PNG"
@@ -163,12 +196,48 @@ class RasterFile(CarrierFile):
         self._wide_colour = info.wide_colour
 
     def read_record(self) -> bytes | None:
-        """Return ``None``: raster records live in the sidecar until C2PA embedding lands."""
-        return None
+        """Return the record of the file's C2PA synthmark assertion, if it has one.
+
+        Raster records always live in the sidecar too; a PNG/JPEG stamped with Content
+        Credentials also carries the record inside its C2PA manifest (spec/parts/c2pa.md).
+        """
+        state = self._credentials()
+        return state.record_json if state is not None else None
 
     def standard_label(self) -> StandardLabel:
-        """Return an empty label: no standard raster field is read yet (C2PA comes later)."""
-        return StandardLabel(synthetic=None)
+        """Read the C2PA ``c2pa.created`` digitalSourceType, the raster formats' standard
+        synthetic-origin field; absent (``None``) without valid credentials."""
+        state = self._credentials()
+        if state is None or state.state == "invalid" or state.digital_source_type is None:
+            return StandardLabel(synthetic=None)
+        from synthmark.vocab import SYNTHETIC_SOURCE_TYPES, DigitalSourceType
+
+        try:
+            source = DigitalSourceType(state.digital_source_type)
+        except ValueError:
+            return StandardLabel(synthetic=None, evidence=("C2PA digitalSourceType=unknown",))
+        return StandardLabel(
+            synthetic=source in SYNTHETIC_SOURCE_TYPES,
+            evidence=(f"C2PA digitalSourceType={source.term}",),
+        )
+
+    def _credentials(self) -> CredentialsState | None:
+        # Parsing C2PA needs the whole file and a native library: only when a cheap scan of
+        # the chunk/segment headers finds a manifest store.
+        if not hasattr(self, "_credentials_cache"):
+            self._credentials_cache: CredentialsState | None = None
+            mime = {"PNG": "image/png", "JPEG": "image/jpeg"}.get(self.image_format)
+            if mime is not None and _has_c2pa(self.path, self.image_format):
+                from synthmark.content_credentials import read_credentials
+
+                try:
+                    data = self.path.read_bytes()
+                except OSError as exc:
+                    raise InputUnreadableError(
+                        f"cannot read: {exc.strerror}", path=self.path
+                    ) from exc
+                self._credentials_cache = read_credentials(data, mime)
+        return self._credentials_cache
 
     def _load(self) -> Image.Image:
         try:

@@ -43,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "mark": ("synthmark.cli.mark_cmd", "mark", "Embed the invisible watermark in an image."),
     "detect": ("synthmark.cli.detect_cmd", "detect", "Detect the synthmark watermark."),
     "keygen": ("synthmark.cli.keygen_cmd", "keygen", "Create a key file."),
+    "attest": (
+        "synthmark.cli.attest_cmd",
+        "attest",
+        "Sign and verify lifecycle attestations; manage trust files.",
+    ),
     "demo": ("synthmark.cli.demo_cmd", "demo", "Run the end-to-end demo on shipped real scans."),
 }
 

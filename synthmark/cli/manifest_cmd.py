@@ -29,6 +29,13 @@ def manifest() -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Watermark keyring for detection.",
 )
+@click.option(
+    "--attestation",
+    "attestations",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    multiple=True,
+    help="A lifecycle attestation envelope inside ROOT to reference (repeat).",
+)
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes.")
 def build(
     root: Path,
@@ -38,6 +45,7 @@ def build(
     output: Path | None,
     overwrite: bool,
     keyring: Path | None,
+    attestations: tuple[Path, ...],
     jobs: int | None,
 ) -> None:
     """Scan ROOT and write its manifest; refuses when a file cannot be truthfully listed."""
@@ -56,11 +64,13 @@ def build(
         version=version,
         publisher=publisher,
         config=ValidateConfig(keyring=keyring, jobs=jobs),
+        attestations=attestations,
     )
     atomic_write_bytes(dest, pretty_json(built).encode("utf-8"))
+    attested = ", ".join(a.stage.value for a in built.attestations)
     click.echo(
         f"wrote {dest}: {built.total_count} image(s), {built.synthetic_count} synthetic "
-        f"({built.synthetic_proportion:.1%})"
+        f"({built.synthetic_proportion:.1%})" + (f"; attestations: {attested}" if attested else "")
     )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -50,6 +52,23 @@ from synthmark.vocab import DerivationOperation
 @watermark_key_option
 @strength_option
 @click.option(
+    "--sign-key",
+    "sign_keys",
+    type=click.Path(path_type=Path, dir_okay=False),
+    multiple=True,
+    help="Sign each record with this Ed25519/P-256 key (repeat to co-sign).",
+)
+@click.option(
+    "--c2pa-chain",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Certificate chain PEM (leaf first) for C2PA Content Credentials on PNG/JPEG.",
+)
+@click.option(
+    "--c2pa-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Private key of the --c2pa-chain leaf certificate.",
+)
+@click.option(
     "-j",
     "--jobs",
     type=click.IntRange(min=1),
@@ -69,12 +88,17 @@ def stamp(
     watermark: bool,
     key: Path | None,
     strength: float,
+    sign_keys: tuple[Path, ...],
+    c2pa_chain: Path | None,
+    c2pa_key: Path | None,
     jobs: int,
 ) -> None:
     """Embed a record, bound to the pixels, in images (DICOM, NIfTI, PNG/JPEG/TIFF).
 
     Originals are never modified unless --in-place. With several inputs (or a folder),
     each file gets its own record id and -o names a folder that mirrors the inputs.
+    With --sign-key the record carries an embedded signature; with --c2pa-chain and
+    --c2pa-key, PNG and JPEG outputs also get signed C2PA Content Credentials.
     """
     from synthmark.cli import EXIT_USAGE, exit_with
     from synthmark.cli._walk import iter_inputs
@@ -103,13 +127,39 @@ def stamp(
             base = next((p for p in inputs if p.is_dir() and source.is_relative_to(p)), None)
             relative = source.relative_to(base) if base is not None else Path(source.name)
             jobs_list.append((source, output / relative))
+    if (c2pa_chain is None) != (c2pa_key is None):
+        raise UsageError("--c2pa-chain and --c2pa-key go together")
+    # Load once here so a bad key fails before any file is written; workers reload by path
+    # because private keys cannot be pickled.
+    from synthmark.attest import load_signing_key
+
+    for key_path in sign_keys:
+        load_signing_key(key_path)
+    c2pa_paths = (c2pa_chain, c2pa_key) if c2pa_chain and c2pa_key else None
+    if c2pa_paths is not None:
+        from synthmark.content_credentials import load_signing_identity
+
+        load_signing_identity(*c2pa_paths)
     mark_with = None
     if watermark:
         from synthmark.watermark import PUBLIC_DETECTION_KEY, load_key
 
         mark_with = load_key(key) if key is not None else PUBLIC_DETECTION_KEY
     tasks = [
-        (src, dst, record, many, overwrite, derived_from, operations, sidecar, mark_with, strength)
+        (
+            src,
+            dst,
+            record,
+            many,
+            overwrite,
+            derived_from,
+            operations,
+            sidecar,
+            mark_with,
+            strength,
+            sign_keys,
+            c2pa_paths,
+        )
         for src, dst in jobs_list
     ]
     failures = 0
@@ -130,11 +180,37 @@ def stamp(
         exit_with(EXIT_USAGE)
 
 
-def _stamp_one(
-    task: tuple[
-        Path, Path | None, object, bool, bool, Path | None, tuple[str, ...], bool, object, float
-    ],
-) -> tuple[bool, str]:
+_Task = tuple[
+    Path,
+    Path | None,
+    object,
+    bool,
+    bool,
+    Path | None,
+    tuple[str, ...],
+    bool,
+    object,
+    float,
+    tuple[Path, ...],
+    tuple[Path, Path] | None,
+]
+
+
+@functools.lru_cache(maxsize=8)
+def _signing_material(
+    sign_keys: tuple[Path, ...], c2pa_paths: tuple[Path, Path] | None
+) -> tuple[list[Any], Any]:
+    from synthmark.attest import load_signing_key
+
+    identity = None
+    if c2pa_paths is not None:
+        from synthmark.content_credentials import load_signing_identity
+
+        identity = load_signing_identity(*c2pa_paths)
+    return [load_signing_key(p) for p in sign_keys], identity
+
+
+def _stamp_one(task: _Task) -> tuple[bool, str]:
     from synthmark.api import stamp as stamp_file
     from synthmark.errors import SynthmarkError
     from synthmark.record import SynthmarkRecord
@@ -151,12 +227,15 @@ def _stamp_one(
         sidecar,
         mark_with,
         strength,
+        sign_keys,
+        c2pa_paths,
     ) = task
     assert record is None or isinstance(record, SynthmarkRecord)
     assert mark_with is None or isinstance(mark_with, WatermarkKey)
     # Real images are never watermarked: the mark means "synthetic".
     synthetic = record.synthetic if record is not None else True
     try:
+        signers, identity = _signing_material(sign_keys, c2pa_paths)
         if dest is not None:
             dest.parent.mkdir(parents=True, exist_ok=True)
         result = stamp_file(
@@ -171,13 +250,21 @@ def _stamp_one(
             sidecar=sidecar,
             watermark=mark_with if synthetic else None,
             strength=strength,
+            sign_keys=signers,
+            credentials=identity,
         )
     except SynthmarkError as exc:
         return False, f"synthmark: error: {exc.one_line()}"
     kind = "synthetic" if result.record.synthetic else "real"
     marked = f", watermark {result.record.watermark.key_id}" if result.record.watermark else ""
+    if result.record.signature is not None:
+        marked += ", signed"
+    if result.credentials:
+        marked += ", C2PA credentials"
     if result.watermark_note:
         marked += f"; warning: {result.watermark_note}"
+    if result.credentials_note:
+        marked += f"; note: {result.credentials_note}"
     return True, (
         f"stamped {result.dest} ({kind}, record {result.record.record_id}{marked}, "
         f"xxh3 {result.digest.xxh3_128[:12]})"

@@ -49,6 +49,12 @@ import click
     type=click.Path(path_type=Path, dir_okay=False),
     help="Watermark keyring (the public detection key is always tried).",
 )
+@click.option(
+    "--trust",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Trust file: keys for attestations and signed records, C2PA anchors, required "
+    "lifecycle stages.",
+)
 @click.option("--fpr", type=float, help="Watermark false-positive rate (default 1e-6).")
 @click.option(
     "-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: all cores)."
@@ -88,6 +94,7 @@ def validate(
     strict: bool | None,
     header_only: bool | None,
     keyring: Path | None,
+    trust: Path | None,
     fpr: float | None,
     jobs: int | None,
     cache: bool,
@@ -132,6 +139,8 @@ def validate(
         config = replace(config, header_only=header_only)
     if keyring is not None:
         config = replace(config, keyring=keyring)
+    if trust is not None:
+        config = replace(config, trust=trust.resolve())
     if fpr is not None:
         if not 0 < fpr < 1:
             raise ConfigError("--fpr must be between 0 and 1")

@@ -19,7 +19,19 @@ import click
     help="Watermark keys to try besides the public detection key.",
 )
 @click.option("--no-watermark", is_flag=True, help="Skip watermark detection (step 8).")
-def verify(paths: tuple[Path, ...], fmt: str, keyring: Path | None, no_watermark: bool) -> None:
+@click.option(
+    "--trust",
+    "trust_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Trust file: keys trusted to sign records, C2PA trust anchors (step 7).",
+)
+def verify(
+    paths: tuple[Path, ...],
+    fmt: str,
+    keyring: Path | None,
+    no_watermark: bool,
+    trust_path: Path | None,
+) -> None:
     """Verify the record and content binding of each file (spec section 9).
 
     Exit 0 when every file verifies, 1 when any fails; an unreadable single file exits 2.
@@ -33,8 +45,13 @@ def verify(paths: tuple[Path, ...], fmt: str, keyring: Path | None, no_watermark
         from synthmark.watermark import load_keyring
 
         keys = load_keyring(keyring)
+    trust = None
+    if trust_path is not None:
+        from synthmark.attest import load_trust
+
+        trust = load_trust(trust_path)
     results = [
-        verify_file(path, watermark_keys=keys, check_watermark=not no_watermark)
+        verify_file(path, watermark_keys=keys, check_watermark=not no_watermark, trust=trust)
         for path in iter_inputs(paths)
     ]
     if fmt == "json":
@@ -49,7 +66,8 @@ def verify(paths: tuple[Path, ...], fmt: str, keyring: Path | None, no_watermark
             click.echo(
                 f"{status} {r.path} [{r.format or 'unknown'}] {kind}; schema {r.schema.value}, "
                 f"binding {r.binding.value}, label {r.label.value}, "
-                f"signature {r.signature.value}, watermark {r.watermark.value}"
+                f"signature {r.signature.value}, C2PA {r.credentials.value}, "
+                f"watermark {r.watermark.value}"
             )
             for problem in r.problems:
                 click.echo(f"     {problem.code} {problem.severity}: {problem.message}")

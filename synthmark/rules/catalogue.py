@@ -1,8 +1,8 @@
 """The rule catalogue: stable codes, names, default severities and documentation.
 
 Codes are never renumbered and a retired code stays reserved. Families:
-SM1xx record and schema, SM2xx content binding, SM3xx attestations and signatures
-(reserved for the attestation work), SM4xx watermark, SM5xx dataset and manifest,
+SM1xx record and schema, SM2xx content binding, SM3xx attestations, signatures and
+Content Credentials, SM4xx watermark, SM5xx dataset and manifest,
 SM9xx reading files. ``spec/rules.md`` is generated from this module.
 """
 
@@ -157,6 +157,131 @@ RULES: tuple[Rule, ...] = (
         "A record JSON placed beside an image by hand.",
         "Use `synthmark stamp`, which fills in the binding.",
         "6",
+    ),
+    Rule(
+        "SM301",
+        "required-stage-not-attested",
+        _E,
+        "A lifecycle stage the policy requires has no valid attestation.",
+        "For a dataset with a manifest, checks that every stage required by the policy and "
+        "by the trust file (`required_stages`) has an attestation referenced from the "
+        "manifest that verifies against the trust file.",
+        "A dataset published without evidence that its collection was consented and its "
+        "generator audited asks users to trust claims nobody signed.",
+        "`--policy publish` on a manifest that references no `model_evaluation` attestation.",
+        "Sign the stage with `synthmark attest sign`, reference the envelope from the "
+        "manifest (`synthmark manifest build --attestation STAGE=FILE`), and give the "
+        "validator the trust file (`--trust` or `trust` in synthmark.toml).",
+        "attestations 9",
+        needs_manifest=True,
+    ),
+    Rule(
+        "SM302",
+        "attestation-signature-invalid",
+        _E,
+        "An attestation's signature does not verify, or the envelope is malformed.",
+        "Verifies each referenced envelope's DSSE signature over its payload with the "
+        "trusted key it names (codes SMA001-SMA003).",
+        "A changed byte in a signed statement means its claims are no longer the signer's.",
+        "A consent basis edited inside the statement after signing.",
+        "Obtain the original envelope from its signer, or have the stage signed again.",
+        "attestations 7",
+        needs_manifest=True,
+    ),
+    Rule(
+        "SM303",
+        "attestation-key-untrusted",
+        _E,
+        "An attestation is signed by a key the trust file does not trust for it.",
+        "Reports envelopes signed only by unknown keys, by keys not trusted for the stage, "
+        "by revoked keys, or outside the key's validity period (codes SMA004-SMA007).",
+        "A valid signature by an unknown key proves nothing about who made the claim.",
+        "A training attestation signed with a key that was revoked for compromise.",
+        "Add the signer's public key to the trust file for that stage (after checking its "
+        "fingerprint out of band), or have a trusted key sign the stage.",
+        "attestations 6, 7",
+        needs_manifest=True,
+    ),
+    Rule(
+        "SM304",
+        "attestation-subject-mismatch",
+        _E,
+        "A file an attestation is about has changed or is absent.",
+        "Compares the SHA-256 of every statement subject found under the dataset root with "
+        "the digest signed (codes SMA010, SMA011). Subjects outside the dataset (model "
+        "weights kept elsewhere) are reported as absent only when their path is inside it.",
+        "An attestation about other bytes than the ones shipped attests nothing about them.",
+        "The manifest was rebuilt after the processing attestation was signed over it.",
+        "Sign the stage again over the current files.",
+        "attestations 7",
+        needs_manifest=True,
+    ),
+    Rule(
+        "SM305",
+        "attestation-time-invalid",
+        _E,
+        "An attestation is expired or dated in the future.",
+        "Checks `attested_at` (with 5 minutes of clock skew) and `valid_until` against the "
+        "validation time (codes SMA008, SMA009).",
+        "An expired evaluation no longer vouches for the model; a future date hints at a "
+        "wrong clock or a forged statement.",
+        "A model evaluation whose `valid_until` passed before the dataset release.",
+        "Evaluate again and sign a new statement.",
+        "attestations 7",
+        needs_manifest=True,
+    ),
+    Rule(
+        "SM306",
+        "attestation-reference-broken",
+        _E,
+        "A manifest references an attestation that is missing or differs from its digest.",
+        "Reads each attestation the manifest references by `path` and compares the file's "
+        "SHA-256 with `envelope_sha256`.",
+        "The manifest is the publisher's sign-off; a reference that leads nowhere, or to "
+        "other bytes, breaks the chain from dataset to generator.",
+        "`attestations/training.dsse.json` deleted, or replaced by a newer envelope.",
+        "Restore the envelope, or rebuild the manifest with the current one.",
+        "attestations 9",
+        needs_manifest=True,
+    ),
+    Rule(
+        "SM307",
+        "record-signature-invalid",
+        _E,
+        "A signed record was changed after it was signed.",
+        "Checks the embedded signature of each signed record over the record's canonical "
+        "form (codes SMA020, SMA021).",
+        "Someone edited a signed provenance claim, e.g. its synthetic flag or consent basis.",
+        "A sidecar record whose `intended_use` was widened by hand.",
+        "Restore the record from the signer, or stamp and sign again.",
+        "attestations 8",
+    ),
+    Rule(
+        "SM308",
+        "record-signer-untrusted",
+        _W,
+        "A record is signed by a key not trusted for records.",
+        "With a trust file, reports signed records whose signature verifies only with keys "
+        "the trust file does not trust for the `record` scope (code SMA022).",
+        "A signature by an unknown key does not say who vouches for the record.",
+        "Records signed by a generator provider whose key the archive has not enrolled.",
+        "Add the provider's key to the trust file with scope `record`.",
+        "attestations 8",
+    ),
+    Rule(
+        "SM309",
+        "content-credentials-invalid",
+        _E,
+        "A PNG/JPEG carries C2PA Content Credentials that do not validate or contradict "
+        "the record.",
+        "Reads the C2PA manifest with c2pa-python: an invalid claim (file bytes changed "
+        "after signing), or a `digitalSourceType` or synthmark assertion that disagrees with "
+        "the record in use.",
+        "Credentials are what browsers and news tools show; invalid or contradicting ones "
+        "mislead everyone who looks.",
+        "A credentialed PNG re-saved by an editor that kept the manifest but not the bytes.",
+        "Stamp the file again with `--c2pa-chain/--c2pa-key`.",
+        "parts/c2pa",
     ),
     Rule(
         "SM401",
