@@ -49,6 +49,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Sign and verify lifecycle attestations; manage trust files.",
     ),
     "demo": ("synthmark.cli.demo_cmd", "demo", "Run the end-to-end demo on shipped real scans."),
+    "card": ("synthmark.cli.card_cmd", "card", "Write a dataset card (Markdown or HTML)."),
+    "serve": (
+        "synthmark.cli.serve_cmd",
+        "serve",
+        "Run a validating DICOM storage gateway.",
+    ),
 }
 
 
