@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -145,23 +146,19 @@ def stamp(
         from synthmark.watermark import PUBLIC_DETECTION_KEY, load_key
 
         mark_with = load_key(key) if key is not None else PUBLIC_DETECTION_KEY
-    tasks = [
-        (
-            src,
-            dst,
-            record,
-            many,
-            overwrite,
-            derived_from,
-            operations,
-            sidecar,
-            mark_with,
-            strength,
-            sign_keys,
-            c2pa_paths,
-        )
-        for src, dst in jobs_list
-    ]
+    shared = _Shared(
+        record,
+        many,
+        overwrite,
+        derived_from,
+        operations,
+        sidecar,
+        mark_with,
+        strength,
+        sign_keys,
+        c2pa_paths,
+    )
+    tasks = [(src, dst, shared) for src, dst in jobs_list]
     failures = 0
     if jobs > 1 and len(tasks) > 1:
         # forkserver: forking a process that already runs torch's thread pools can deadlock.
@@ -180,20 +177,23 @@ def stamp(
         exit_with(EXIT_USAGE)
 
 
-_Task = tuple[
-    Path,
-    Path | None,
-    object,
-    bool,
-    bool,
-    Path | None,
-    tuple[str, ...],
-    bool,
-    object,
-    float,
-    tuple[Path, ...],
-    tuple[Path, Path] | None,
-]
+@dataclasses.dataclass(frozen=True)
+class _Shared:
+    """What every file of one stamp run shares (picklable: keys travel as paths)."""
+
+    record: object
+    many: bool
+    overwrite: bool
+    derived_from: Path | None
+    operations: tuple[str, ...]
+    sidecar: bool
+    mark_with: object
+    strength: float
+    sign_keys: tuple[Path, ...]
+    c2pa_paths: tuple[Path, Path] | None
+
+
+_Task = tuple[Path, Path | None, _Shared]
 
 
 @functools.lru_cache(maxsize=8)
@@ -216,26 +216,14 @@ def _stamp_one(task: _Task) -> tuple[bool, str]:
     from synthmark.record import SynthmarkRecord
     from synthmark.watermark import WatermarkKey
 
-    (
-        source,
-        dest,
-        record,
-        many,
-        overwrite,
-        derived_from,
-        operations,
-        sidecar,
-        mark_with,
-        strength,
-        sign_keys,
-        c2pa_paths,
-    ) = task
+    source, dest, shared = task
+    record, mark_with = shared.record, shared.mark_with
     assert record is None or isinstance(record, SynthmarkRecord)
     assert mark_with is None or isinstance(mark_with, WatermarkKey)
     # Real images are never watermarked: the mark means "synthetic".
     synthetic = record.synthetic if record is not None else True
     try:
-        signers, identity = _signing_material(sign_keys, c2pa_paths)
+        signers, identity = _signing_material(shared.sign_keys, shared.c2pa_paths)
         if dest is not None:
             dest.parent.mkdir(parents=True, exist_ok=True)
         result = stamp_file(
@@ -243,13 +231,13 @@ def _stamp_one(task: _Task) -> tuple[bool, str]:
             record,
             dest=dest,
             in_place=dest is None,
-            overwrite=overwrite,
-            new_record_id=many,
-            derived_from=derived_from,
-            operations=tuple(DerivationOperation(op) for op in operations),
-            sidecar=sidecar,
+            overwrite=shared.overwrite,
+            new_record_id=shared.many,
+            derived_from=shared.derived_from,
+            operations=tuple(DerivationOperation(op) for op in shared.operations),
+            sidecar=shared.sidecar,
             watermark=mark_with if synthetic else None,
-            strength=strength,
+            strength=shared.strength,
             sign_keys=signers,
             credentials=identity,
         )
