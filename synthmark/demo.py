@@ -15,7 +15,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from synthmark.api import _acknowledgment, stamp, verify
 from synthmark.carriers import open_image
-from synthmark.config import MANIFEST_FILE, ValidateConfig
+from synthmark.config import MANIFEST_FILE, ValidateConfig, apply_policy
 from synthmark.manifest import build_manifest
 from synthmark.record import SynthmarkRecord, created_now
 from synthmark.records import parse_record, pretty_json
@@ -160,6 +160,8 @@ def run_demo(folder: Path) -> Iterator[str | DemoOutcome]:
 
     rng = np.random.default_rng(20261123)
     made: list[Path] = []
+    fidelity: dict[str, list[float]] = {"CT": [], "MR": []}
+    siblings: dict[str, list[npt.NDArray[np.float64]]] = {}
     for name, modality, body_part, count in REAL_SCANS:
         if count == 0:
             continue
@@ -172,6 +174,10 @@ def run_demo(folder: Path) -> Iterator[str | DemoOutcome]:
         source_sha = digest_pixels(content).sha256
         for index in range(count):
             pixels = _mix(content.array, rng, low, high, spatial)
+            span = float(np.ptp(content.array)) or 1.0
+            error = pixels.astype(np.float64) - content.array.astype(np.float64)
+            fidelity[modality].append(10 * np.log10(span**2 / max(float(np.mean(error**2)), 1e-12)))
+            siblings.setdefault(name, []).append(pixels.astype(np.float64) / span)
             stem = name.split(".")[0]
             suffix = name[len(stem) :]
             dest = synthetic_dir / f"{stem}-synthetic-{index + 1}{suffix}"
@@ -191,23 +197,32 @@ def run_demo(folder: Path) -> Iterator[str | DemoOutcome]:
         "public detection key and stamped: DICOM Synthetic Data=YES + Contributing Equipment "
         "+ private record; NIfTI extension + descrip; records bound to the marked pixels."
     )
+    envelopes, trust = _attest(folder, dataset, made, fidelity, siblings)
+    yield (
+        f"3. Signed {len(envelopes)} lifecycle attestations (data collection, processing, "
+        "the mixer's 'training' and its evaluation, measured here) as in-toto statements in "
+        f"DSSE envelopes under dataset/attestations/, and a trust file {trust} that trusts "
+        "the demo key for those stages."
+    )
     manifest = build_manifest(
         dataset,
         name="synthmark demo dataset",
         version="1.0.0",
         publisher="synthmark demo",
         config=ValidateConfig(jobs=1),
+        attestations=envelopes,
     )
     (dataset / MANIFEST_FILE).write_text(pretty_json(manifest), encoding="utf-8")
     yield (
-        f"3. Built dataset/{MANIFEST_FILE}: {manifest.total_count} images, "
-        f"{manifest.synthetic_count} synthetic ({manifest.synthetic_proportion:.0%})."
+        f"4. Built dataset/{MANIFEST_FILE}: {manifest.total_count} images, "
+        f"{manifest.synthetic_count} synthetic ({manifest.synthetic_proportion:.0%}), "
+        f"referencing the {len(manifest.attestations)} attestations by digest."
     )
 
     verified = [verify(path) for path in made]
     all_ok = all(v.ok and v.watermark.value == "pass" for v in verified)
     checks.append(("every synthetic image verifies, watermark included", all_ok))
-    yield "4. synthmark verify on the synthetic images: " + (
+    yield "5. synthmark verify on the synthetic images: " + (
         "all pass (record valid, binding matches, standard label agrees, watermark found)"
         if all_ok
         else "FAILED: " + "; ".join(p.message for v in verified for p in v.problems)
@@ -216,7 +231,14 @@ def run_demo(folder: Path) -> Iterator[str | DemoOutcome]:
     config = ValidateConfig(jobs=1)
     report = validate([dataset], config)
     checks.append(("the acknowledged dataset passes validation", not report.failed))
-    yield f"5. synthmark validate dataset/ -> {_describe(report)}"
+    yield f"6. synthmark validate dataset/ -> {_describe(report)}"
+    publish = apply_policy(replace(config, trust=trust), "publish", folder)
+    report = validate([dataset], publish)
+    checks.append(("the attested dataset passes the publish policy", not report.failed))
+    yield (
+        "7. synthmark validate dataset/ --policy publish --trust trust.json (every required "
+        f"stage attested by a trusted key, subjects unchanged) -> {_describe(report)}"
+    )
 
     victim = made[0]
     relative = victim.relative_to(dataset).as_posix()
@@ -234,7 +256,7 @@ def run_demo(folder: Path) -> Iterator[str | DemoOutcome]:
     )
     checks.append(("stripped synthetic file caught by its watermark (SM501)", caught))
     yield (
-        "6. Copy A: a synthetic CT stripped of every label (private block, Synthetic Data, "
+        "8. Copy A: a synthetic CT stripped of every label (private block, Synthetic Data, "
         "Contributing Equipment) and listed as real -> " + _describe(report)
     )
 
@@ -251,7 +273,7 @@ def run_demo(folder: Path) -> Iterator[str | DemoOutcome]:
     report = validate([copy_b], config)
     caught = any(f.code == "SM201" and f.path == "real/CT_small.dcm" for f in report.findings)
     checks.append(("label transplanted onto a real scan caught (SM201)", caught))
-    yield "7. Copy B: a synthetic label transplanted onto a real CT -> " + _describe(report)
+    yield "9. Copy B: a synthetic label transplanted onto a real CT -> " + _describe(report)
 
     # Tampered copy C: the manifest under-declares the synthetic images.
     copy_c = folder / "tampered-C-underdeclared"
@@ -260,7 +282,20 @@ def run_demo(folder: Path) -> Iterator[str | DemoOutcome]:
     report = validate([copy_c], config)
     caught = "SM503" in _codes(report)
     checks.append(("under-declaring manifest caught (SM503)", caught))
-    yield "8. Copy C: the manifest declares one synthetic image fewer -> " + _describe(report)
+    yield "10. Copy C: the manifest declares one synthetic image fewer -> " + _describe(report)
+
+    # Tampered copy D: the generator description changed after its training was attested.
+    copy_d = folder / "tampered-D-attested-generator-changed"
+    shutil.copytree(dataset, copy_d)
+    generator = copy_d / "generator" / "generator.json"
+    generator.write_text(generator.read_text(encoding="utf-8").replace('"1"', '"2"'))
+    report = validate([copy_d], publish)
+    caught = {"SM301", "SM304"} <= set(_codes(report))
+    checks.append(("attested subject changed after signing caught (SM304, SM301)", caught))
+    yield (
+        "11. Copy D: the generator description edited after its training was attested, "
+        "validated with --policy publish -> " + _describe(report)
+    )
 
     held = sum(1 for _, ok in checks if ok)
     yield (
@@ -268,6 +303,51 @@ def run_demo(folder: Path) -> Iterator[str | DemoOutcome]:
         f"{copy_a} --format html -o report.html"
     )
     yield DemoOutcome(folder, tuple(checks))
+
+
+def _attest(
+    folder: Path,
+    dataset: Path,
+    made: list[Path],
+    fidelity: dict[str, list[float]],
+    siblings: dict[str, list[npt.NDArray[np.float64]]],
+) -> tuple[list[Path], Path]:
+    from synthmark._demo_chain import sign_demo_chain
+    from synthmark.vocab import LifecycleStage
+
+    generator_dir = dataset / "generator"
+    generator_dir.mkdir(exist_ok=True)
+    (generator_dir / "generator.json").write_text(
+        json.dumps(
+            {
+                "name": "synthmark-demo-mixer",
+                "version": "1",
+                "seed": 20261123,
+                "blend": [0.35, 0.65],
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    pairs = [a for a in siblings.values() if len(a) > 1]
+    evaluation = {
+        "psnr": float(np.mean(fidelity["CT"] + fidelity["MR"])),
+        "psnr_ct": float(np.mean(fidelity["CT"])),
+        "psnr_mr": float(np.mean(fidelity["MR"])),
+        "mae_siblings": float(np.mean([np.abs(a[0] - a[1]).mean() for a in pairs]))
+        if pairs
+        else 0.0,
+        "proportion": len(made) / (len(made) + len(REAL_SCANS)),
+    }
+    (generator_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
+    reals = sorted((dataset / "real").iterdir())
+    subjects = {
+        LifecycleStage.DATA_COLLECTION: reals,
+        LifecycleStage.DATA_PROCESSING: made,
+        LifecycleStage.MODEL_TRAINING: [generator_dir / "generator.json"],
+        LifecycleStage.MODEL_EVALUATION: [generator_dir / "evaluation.json"],
+    }
+    return sign_demo_chain(dataset, folder / "keys", subjects, evaluation)
 
 
 def _rewrite_manifest(
