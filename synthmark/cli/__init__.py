@@ -39,7 +39,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Validate datasets: reject unacknowledged synthetic images.",
     ),
     "rules": ("synthmark.cli.rules_cmd", "rules", "List the validation rules or explain one."),
-    "manifest": ("synthmark.cli.manifest_cmd", "manifest", "Build or check a dataset manifest."),
+    "manifest": (
+        "synthmark.cli.manifest_cmd",
+        "manifest",
+        "Build, check or export (Croissant, BIDS) a dataset manifest.",
+    ),
     "mark": ("synthmark.cli.mark_cmd", "mark", "Embed the invisible watermark in an image."),
     "detect": ("synthmark.cli.detect_cmd", "detect", "Detect the synthmark watermark."),
     "keygen": ("synthmark.cli.keygen_cmd", "keygen", "Create a key file."),
