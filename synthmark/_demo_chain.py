@@ -59,8 +59,10 @@ def demo_predicate(stage: LifecycleStage, evaluation: dict[str, float]) -> dict[
         return {
             **common,
             "sources": [_SOURCES],
-            "demographic_representation": {"subjects": 5},
-            "underrepresented_groups": ["unknown: test files carry no demographics"],
+            "demographic_representation": {"subjects": 6},
+            "underrepresented_groups": [
+                "unknown: test files carry no demographics (one subject per scan assumed)"
+            ],
             "confidentiality": {"deidentification": _DEID, "storage": ["access_controlled"]},
             "ethics_approval": {
                 "board": "not applicable: public software test files",
@@ -100,8 +102,8 @@ def demo_predicate(stage: LifecycleStage, evaluation: dict[str, float]) -> dict[
         "fidelity": [_metric("psnr", evaluation["psnr"], "dB", "all", "all")],
         "diversity": [_metric("mae", evaluation["mae_siblings"], "fraction", "all", "all")],
         "fairness": [
-            _metric("psnr", evaluation["psnr_ct"], "dB", "scanner_manufacturer", "CT"),
-            _metric("psnr", evaluation["psnr_mr"], "dB", "scanner_manufacturer", "MR"),
+            _metric("psnr", evaluation["psnr_ct"], "dB", "site", "CT test files"),
+            _metric("psnr", evaluation["psnr_mr"], "dB", "site", "MR test files"),
         ],
         "synthetic_proportion": evaluation["proportion"],
         "clinical_relevance": {
