@@ -1,0 +1,133 @@
+"""The DVC recipe (validators/dvc/synthmark_dvc_hook.py) in a real DVC project.
+
+Git only sees ``.dvc`` pointers; the hook resolves them to the content in the DVC cache
+and validates that. A pre-commit hook already installed (``dvc install``'s) is kept and
+runs first. A
+directory output with a real and a stamped synthetic scan commits; a directory output
+that also holds a synthetic scan with its labels stripped is refused (SM501).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HOOK = REPO / "validators" / "dvc" / "synthmark_dvc_hook.py"
+BIN = Path(sys.executable).parent
+SYNTHMARK = BIN / "synthmark"
+SEARCH_PATH = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "DVC_"))}
+    home = tmp / "home"
+    home.mkdir(exist_ok=True)
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_CACHE_HOME=str(tmp / "xdg-cache"),
+        SYNTHMARK_CACHE_DIR=str(tmp / "synthmark-cache"),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.org",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.org",
+        DVC_NO_ANALYTICS="1",  # no usage report over the network
+        DVC_SITE_CACHE_DIR=str(tmp / "dvc-site-cache"),
+        PATH=SEARCH_PATH,
+        NO_COLOR="1",
+    )
+    return env
+
+
+def _run(
+    argv: list[str], cwd: Path, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    if check and done.returncode != 0:
+        pytest.fail(f"{argv} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A real CT, a stamped (watermarked) synthetic CT, and that one with labels stripped."""
+    from pydicom.data import get_testdata_file
+
+    import synthmark
+    from synthmark.demo import strip_dicom_labels
+    from synthmark.watermark import PUBLIC_DETECTION_KEY
+
+    def shipped(name: str) -> Path:
+        found = get_testdata_file(name, download=False)
+        assert found is not None, name
+        return Path(str(found))
+
+    folder = tmp_path_factory.mktemp("dvc-scans")
+    made = {"real": shipped("CT_small.dcm")}
+    template = shipped("J2K_pixelrep_mismatch.dcm")  # 512 x 512: large enough to mark
+    record = synthmark.load_record(REPO / "spec" / "examples" / "valid-diffusion-ct-chest.json")
+    made["stamped"] = folder / "synthetic.dcm"
+    synthmark.stamp(template, record, dest=made["stamped"], watermark=PUBLIC_DETECTION_KEY)
+    made["unlabelled"] = folder / "unlabelled.dcm"
+    strip_dicom_labels(made["stamped"], made["unlabelled"])
+    return made
+
+
+@pytest.mark.slow  # real tools, several processes: 5-30 s on a loaded 2-core host
+def test_dvc_commit_refuses_unacknowledged_synthetic(
+    tmp_path: Path, scans: dict[str, Path]
+) -> None:
+    dvc = shutil.which("dvc", path=SEARCH_PATH)
+    if dvc is None:
+        pytest.skip("dvc is not installed (pip install dvc)")
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    env = _env(tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    _run(["git", "init", "-q"], project, env)
+    _run([dvc, "init", "-q"], project, env)
+    # An existing pre-commit hook is kept and runs first. (`dvc install` writes one that
+    # runs `dvc git-hook pre-commit`; a stand-in saves two `dvc status` runs of seconds.)
+    hooks = project / ".git" / "hooks"
+    ran = tmp_path / "previous-hook-ran"
+    (hooks / "pre-commit").write_text(f'#!/bin/sh\necho ran >> "{ran}"\n')
+    (hooks / "pre-commit").chmod(0o755)
+    _run([sys.executable, str(HOOK), "--install"], project, env)
+    assert (hooks / "pre-commit.before-synthmark-dvc").is_file()
+    _run(["git", "config", "synthmark.command", str(SYNTHMARK)], project, env)
+    # A small commit: one worker process; a pool costs more than it saves here.
+    _run(["git", "config", "synthmark.args", "--jobs 1"], project, env)
+
+    scans_dir = project / "data" / "scans"
+    scans_dir.mkdir(parents=True)
+    shutil.copy(scans["real"], scans_dir / "IM0001")  # extension-less: found by content
+    shutil.copy(scans["stamped"], scans_dir / "IM0002")
+    _run([dvc, "add", "-q", "data/scans"], project, env)
+    _run(["git", "add", "-A"], project, env)
+    done = _run(["git", "commit", "-m", "scans"], project, env)
+    assert "2 files checked" in done.stdout + done.stderr, done.stdout + done.stderr
+    assert ran.read_text() == "ran\n"
+    saved = _run(["git", "rev-parse", "HEAD"], project, env).stdout
+
+    more = project / "data" / "more"
+    more.mkdir()
+    shutil.copy(scans["real"], more / "IM0001")
+    shutil.copy(scans["unlabelled"], more / "IM0002")
+    _run([dvc, "add", "-q", "data/more"], project, env)
+    # The workspace copy no longer matters: the hook checks the cached content by hash.
+    shutil.copy(scans["real"], more / "IM0002")
+    _run(["git", "add", "-A"], project, env)
+    refused = _run(["git", "commit", "-m", "passed off as real"], project, env, check=False)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0, output
+    assert "SM501" in output and "data/more/IM0002" in output, output
+    assert "commit refused" in output
+    assert _run(["git", "rev-parse", "HEAD"], project, env).stdout == saved
