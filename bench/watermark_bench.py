@@ -200,8 +200,9 @@ def synth_bits(img: np.ndarray, transform: str | None) -> np.ndarray | None:
     src, _ = core._to_tensor(np.ascontiguousarray(img))
     dev = core._device()
     luma = core._layout(src, None, dev).luma
-    hw = core._scaled_size(luma.shape[-2], luma.shape[-1], scale)
-    folded = core._fold(core._normalised_residual(core._resample(luma, hw)), tile)
+    # The detector's own tile spectrum at that scale (tile-domain fold or resampling).
+    spectra = core._scale_spectra(luma, (scale,), dev)[(scale, tile)]
+    folded = torch.fft.irfft2(spectra, s=(tile, tile))
     bank = carrier_bank(KEY.secret, tile, str(dev))
     al = invert_d4(torch.roll(folded, shifts=(-sy, -sx), dims=(-2, -1)), k, flip)
     y = core._whiten(torch.fft.rfft2(al.sum(dim=0)))
@@ -359,11 +360,11 @@ def section_speed(peers, cover, repeat, peer_repeat):
         torch.set_num_threads(th)
         te = timed(lambda: embed(g, KEY, pl), repeat)
         td = timed(lambda: detect(m8, [KEY]), repeat)
-        tu = timed(lambda: detect(g, [KEY]), max(3, repeat // 4))
+        tu = timed(lambda: detect(g, [KEY]), repeat)
         rows.append((f"synthmark (uint8, {th} thread{'s' if th > 1 else ''})", te, td, tu))
         te = timed(lambda: embed(nat, KEY, pl, bits_stored=cover["bits"]), repeat)
         td = timed(lambda: detect(mn, [KEY]), repeat)
-        tu = timed(lambda: detect(nat, [KEY]), max(3, repeat // 4))
+        tu = timed(lambda: detect(nat, [KEY]), repeat)
         rows.append((f"synthmark (int16 native, {th} thread{'s' if th > 1 else ''})", te, td, tu))
     torch.set_num_threads(base)
     for p in peers:
@@ -378,8 +379,9 @@ def fmt_quality_speed(names, qual, mp, speed, native_rows) -> list[str]:
     sp = {r[0]: r for r in speed}
     lines = [
         "| method | PSNR dB 8-bit (mean / min) | SSIM (mean) | embed ms | embed MP/s | "
-        "detect ms (marked) | detect MP/s | detect ms (unmarked, full search) |",
-        "|---|---|---|---|---|---|---|---|",
+        "detect ms (marked) | detect MP/s (marked) | detect ms (unmarked, full search) | "
+        "detect MP/s (unmarked, full search) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for m in names:
         q = qual[m]
@@ -394,7 +396,7 @@ def fmt_quality_speed(names, qual, mp, speed, native_rows) -> list[str]:
             _, te, td, tu = sp[k]
             if i:
                 qs = "(same) | (same)"
-            unm = f"{tu * 1e3:.1f}" if tu is not None else "-"
+            unm = f"{tu * 1e3:.1f} | {mp / tu:.1f}" if tu is not None else "- | -"
             lines.append(
                 f"| {k} | {qs} | {te * 1e3:.1f} | {mp / te:.1f} | {td * 1e3:.1f} | "
                 f"{mp / td:.1f} | {unm} |"
@@ -414,20 +416,23 @@ def fmt_quality_speed(names, qual, mp, speed, native_rows) -> list[str]:
         fd = max(mp / r[2] for r in peer_rows)
         lines += [
             "",
-            f"Speed targets at 512 x 512 uint8, same run: >= 30 MP/s embed and >= 50 MP/s detect, "
-            f"or >= 5 x the fastest peer (fastest peer here: embed {fe:.1f} MP/s, extract "
-            f"{fd:.1f} MP/s, so 5 x = {5 * fe:.1f} / {5 * fd:.1f}).",
+            f"Speed targets at 512 x 512 uint8, same run: >= 30 MP/s embed and >= 50 MP/s detect "
+            f"including every search made by default (so judged on the unmarked image, where "
+            f"nothing stops the search early), or >= 5 x the fastest peer (fastest peer here: "
+            f"embed {fe:.1f} MP/s, extract {fd:.1f} MP/s, so 5 x = {5 * fe:.1f} / "
+            f"{5 * fd:.1f}).",
             "",
         ]
         for r in speed:
             if not r[0].startswith("synthmark (uint8"):
                 continue
-            se, sd = mp / r[1], mp / r[2]
+            se, sd, su = mp / r[1], mp / r[2], mp / r[3]
             ok_e = "met" if se >= 30 or se >= 5 * fe else "MISSED"
-            ok_d = "met" if sd >= 50 or sd >= 5 * fd else "MISSED"
+            ok_d = "met" if su >= 50 or su >= 5 * fd else "MISSED"
             lines.append(
                 f"- {r[0]}: embed {se:.1f} MP/s = {se / fe:.1f} x fastest peer ({ok_e}); "
-                f"detect {sd:.1f} MP/s = {sd / fd:.1f} x fastest peer ({ok_d})."
+                f"detect, full default search (unmarked) {su:.1f} MP/s = {su / fd:.1f} x "
+                f"fastest peer ({ok_d}); detect, marked (stops after scale 1) {sd:.1f} MP/s."
             )
     return lines
 
@@ -595,6 +600,12 @@ def section_small(peers, trials) -> list[str]:
     sources.append(("693_J2KI centre 128x128", np.ascontiguousarray(c[192:320, 192:320])))
     sources.append(("693_J2KI centre 64x64", np.ascontiguousarray(c[224:288, 224:288])))
     lines = []
+    summary = [
+        "Summary (synthmark; detection rate at FPR 1e-6 / verified-payload rate, z min/mean):",
+        "",
+        "| slice | clean: detected / payload | clean z | JPEG 75: detected / payload | JPEG 75 z |",
+        "|---|---|---|---|---|",
+    ]
     for label, g in sources:
         cells = {m: {a: Cell() for a in attacks} for m in names}
         rng = np.random.default_rng(0)
@@ -617,7 +628,13 @@ def section_small(peers, trials) -> list[str]:
         ps = psnr(g, embed(g, KEY, Payload(b"smallxxx")))
         lines += fmt_robustness(names, cells, f"**{label}** (synthmark PSNR {ps:.1f} dB)", attacks)
         lines.append("")
-    return lines
+        row = [label]
+        for a in ("none", "jpeg75"):
+            c = cells["synthmark"][a]
+            row.append(f"{statistics.fmean(c.det):.2f} / {statistics.fmean(c.pay):.2f}")
+            row.append(f"{min(c.z):.1f} / {statistics.fmean(c.z):.1f}")
+        summary.append("| " + " | ".join(row) + " |")
+    return [*summary, "", *lines]
 
 
 # ---------------------------------------------------------------- false positives
@@ -919,7 +936,8 @@ def main() -> None:
         "",
         f"Covers: {cover_desc}; each min-max mapped to 8-bit grey, marked and stored as grey. "
         "Speed: 693_J2KI.dcm, 512 x 512, median of repeats; 'detect (marked)' stops after scale 1 "
-        "once detected; 'unmarked' is the full search over 3 scales x D4 x shifts. "
+        "once detected; 'unmarked' is the full default search (3 scales x D4 x shifts: one "
+        "pre-filter at native resolution, folded at periods 128, 64 and 256). "
         "Peers run with OpenCV limited to 1 thread (numpy/PyWavelets are single-threaded). "
         "synthmark is "
         "timed with torch at 1 thread and at all cores; on this shared, overloaded machine the "

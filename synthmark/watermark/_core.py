@@ -147,26 +147,70 @@ def _layout(t: torch.Tensor, channel_axis: int | None, device: torch.device) -> 
 # ---------------------------------------------------------------- filters
 
 
-def _box_counts(n: int, device: torch.device) -> torch.Tensor:
-    i = torch.arange(n, device=device)
+@functools.lru_cache(maxsize=8)
+def _box_counts(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """(H, W) number of in-image pixels under each BOX x BOX window."""
+
+    def axis(n: int) -> torch.Tensor:
+        i = torch.arange(n, device=device)
+        half = BOX // 2
+        return (torch.clamp(i + half, max=n - 1) - torch.clamp(i - half, min=0) + 1).to(
+            torch.float32
+        )
+
+    return axis(height)[:, None] * axis(width)[None, :]
+
+
+def _padded(x: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) zero-padded by BOX//2 on every side and laid out flat, plus BOX//2 spare."""
+    b, h, w = x.shape
     half = BOX // 2
-    return (torch.clamp(i + half, max=n - 1) - torch.clamp(i - half, min=0) + 1).to(torch.float32)
+    n = (h + 2 * half) * (w + 2 * half)
+    p = x.new_zeros(b, n + 2 * half)
+    _interior(p, h, w).copy_(x)
+    return p
+
+
+def _interior(p: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    half = BOX // 2
+    wp = w + 2 * half
+    n = (h + 2 * half) * wp
+    return p[:, :n].view(p.shape[0], h + 2 * half, wp)[:, half : half + h, half : half + w]
+
+
+def _box_sums(p: torch.Tensor, h: int, w: int, *, exact: bool = True) -> torch.Tensor:
+    """(B, H, W) sums over the BOX x BOX windows of a :func:`_padded` layout.
+
+    In the flat layout every shifted window is one contiguous run, which is several times
+    faster on CPU than avg_pool2d, conv2d or strided 2-D views. With ``exact`` the additions
+    keep the left-to-right order of the reference implementation, so embedding stays
+    bit-exact; otherwise runs of 2 and 4 are reused (8 passes instead of 12).
+    """
+    half = BOX // 2
+    wp = w + 2 * half
+    n = (h + 2 * half) * wp
+    m = h * wp
+    if exact or BOX != 7:
+        rows = p[:, :n] + p[:, 1 : 1 + n]
+        for i in range(2, BOX):
+            rows += p[:, i : i + n]
+        out = rows[:, :m] + rows[:, wp : wp + m]
+        for i in range(2, BOX):
+            out += rows[:, i * wp : i * wp + m]
+    else:
+        two = p[:, : n + 4] + p[:, 1 : n + 5]
+        rows = two[:, :n] + two[:, 2 : n + 2]
+        rows.add_(two[:, 4 : n + 4]).add_(p[:, 6 : n + 6])
+        two = rows[:, : m + 4 * wp] + rows[:, wp : m + 5 * wp]
+        out = two[:, :m] + two[:, 2 * wp : m + 2 * wp]
+        out.add_(two[:, 4 * wp : m + 4 * wp]).add_(rows[:, 6 * wp : m + 6 * wp])
+    return out.view(p.shape[0], h, wp)[..., :w]
 
 
 def _box(x: torch.Tensor) -> torch.Tensor:
     """Mean over the BOX x BOX window inside the image (borders average fewer pixels)."""
-    # Summing shifted views is several times faster on CPU than avg_pool2d or conv2d.
-    half = BOX // 2
     h, w = x.shape[-2], x.shape[-1]
-    p = F.pad(x, (half, half, half, half))
-    rows = p[..., :, 0:w]
-    for i in range(1, BOX):
-        rows = rows + p[..., :, i : i + w]
-    out = rows[..., 0:h, :]
-    for i in range(1, BOX):
-        out = out + rows[..., i : i + h, :]
-    counts = _box_counts(h, x.device)[:, None] * _box_counts(w, x.device)[None, :]
-    return out / counts
+    return _box_sums(_padded(x), h, w) / _box_counts(h, w, x.device)
 
 
 def _residual(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,20 +220,54 @@ def _residual(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return r, s
 
 
+@functools.lru_cache(maxsize=8)
+def _box_weights(height: int, width: int, device: torch.device) -> torch.Tensor:
+    return _box_counts(height, width, device).reciprocal()
+
+
 def _normalised_residual(x: torch.Tensor) -> torch.Tensor:
-    """Locally-optimum pre-filter: residual over (local RMS + floor), clipped at +-3."""
-    r, s = _residual(x)
+    """Locally-optimum pre-filter: residual over (local RMS + floor), clipped at +-3.
+
+    The same quantities as :func:`_residual`, computed in place in two padded buffers to
+    save passes over memory (detection only; float rounding may differ in the last bit).
+    """
+    h, w = x.shape[-2], x.shape[-1]
+    inv = _box_weights(h, w, x.device)
+    p = _padded(x)
+    r = _interior(p, h, w)
+    r.addcmul_(_box_sums(p, h, w, exact=False), inv, value=-1.0)
+    # Squaring the whole padded buffer keeps its zero border, so it is padded for free.
+    s = _box_sums(p * p, h, w, exact=False).mul_(inv).sqrt_()
     floor = 0.1 * s.mean(dim=(-2, -1), keepdim=True) + 1e-6
-    return (r / (s + floor)).clamp(-CLIP, CLIP)
+    return torch.div(r, s.add_(floor)).clamp_(-CLIP, CLIP)
 
 
-def _fold(u: torch.Tensor, tile: int) -> torch.Tensor:
-    """Sum a (B, H, W) tensor modulo the tile period into (B, T, T)."""
-    b, h, w = u.shape
-    hp, wp = -(-h // tile) * tile, -(-w // tile) * tile
-    if (hp, wp) != (h, w):
-        u = F.pad(u, (0, wp - w, 0, hp - h))
-    return u.reshape(b, hp // tile, tile, wp // tile, tile).sum(dim=(1, 3))
+def _fold_axis(x: torch.Tensor, period: int, dim: int) -> torch.Tensor:
+    n = x.shape[dim]
+    starts = range(0, n, period)
+    full = [a for a in starts if a + period <= n]
+    rest = n - len(full) * period
+    # Adding whole blocks is several times faster on CPU than a sum over a reshaped axis.
+    if len(full) >= 2:
+        out = x.narrow(dim, 0, period) + x.narrow(dim, period, period)
+        for a in full[2:]:
+            out += x.narrow(dim, a, period)
+    elif full:
+        out = x.narrow(dim, 0, period)
+        if rest:
+            out = out.clone()
+    else:
+        shape = list(x.shape)
+        shape[dim] = period
+        out = x.new_zeros(shape)
+    if rest:
+        out.narrow(dim, 0, rest).add_(x.narrow(dim, n - rest, rest))
+    return out
+
+
+def _fold(u: torch.Tensor, period: int) -> torch.Tensor:
+    """Sum a (B, H, W) tensor modulo ``period`` into (B, P, P), as if zero-padded."""
+    return _fold_axis(_fold_axis(u, period, -2), period, -1)
 
 
 # ---------------------------------------------------------------- embedding
@@ -374,7 +452,7 @@ class _Best:
     scale: float = 1.0
     g: int = 0
     shift: tuple[int, int] = (0, 0)
-    folded: torch.Tensor | None = None  # (B, T, T) normalised residual folds
+    spectra: torch.Tensor | None = None  # (B, T, T/2+1) rfft2 of each slice's tile
 
 
 def _whiten(spec: torch.Tensor) -> torch.Tensor:
@@ -410,15 +488,42 @@ def aligned_shift(k: int, f: int, height: int, width: int, tile: int) -> tuple[i
     return (-int(hit[0])) % tile, (-int(hit[1])) % tile
 
 
-def _zmap(folded: torch.Tensor, key: WatermarkKey, tile: int, device: torch.device) -> torch.Tensor:
-    """(8, T, T) pilot z for every D4 element and cyclic shift, slices combined."""
-    bank = carrier_bank(key.secret, tile, str(device))
-    # Slices share the tile, so their folds add up coherently before whitening.
-    y = _whiten(torch.fft.rfft2(folded.sum(dim=0)))
-    corr = torch.fft.irfft2(torch.conj(bank.pilot_d4) * y, s=(tile, tile))
-    var = (bank.pilot_d4_mask * y.abs().pow(2)).sum(dim=(-2, -1)) / 2.0
-    z: torch.Tensor = corr * (tile * tile / 2.0) / var.clamp_min(1e-20).sqrt()[:, None, None]
+@functools.lru_cache(maxsize=32)
+def _pilot_band(secret: bytes, tile: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """conj(G_g) and the support weights of the 8 D4 pilots, cut to the columns they use.
+
+    The band ends at |f| = BAND_HIGH, so every column kx beyond T * BAND_HIGH is zero under
+    every D4 element; correlating only the first columns skips work on those zeros.
+    """
+    bank = carrier_bank(secret, tile, device)
+    used = bank.pilot_d4_mask.amax(dim=(0, 1)).nonzero()
+    cols = int(used.max().item()) + 1 if used.numel() else 1
+    conj = torch.conj(bank.pilot_d4[..., :cols]).resolve_conj().contiguous()
+    weights = bank.pilot_d4_mask[..., :cols].reshape(len(D4), -1).contiguous()
+    return conj, weights
+
+
+def _zmap_spectrum(spectrum: torch.Tensor, key: WatermarkKey, tile: int) -> torch.Tensor:
+    """(..., 8, T, T) pilot z for every D4 element and cyclic shift of (..., T, T/2+1) spectra."""
+    conj, weights = _pilot_band(key.secret, tile, str(spectrum.device))
+    band = spectrum[..., : conj.shape[-1]]
+    parts = torch.view_as_real(band)
+    mag2 = parts[..., 0] * parts[..., 0] + parts[..., 1] * parts[..., 1]
+    # Whitening: unit magnitude, exact zeros stay zero (a zero times any finite weight).
+    clamped = mag2.clamp_min(1e-30)
+    var = (mag2 / clamped).flatten(-2) @ weights.T / 2.0
+    prod = conj * (band * clamped.rsqrt()).unsqueeze(-3)
+    # Inverse FFT over rows on the used columns only, then a real inverse FFT over columns
+    # (irfft zero-pads the missing ones): the same as irfft2 on the full spectrum.
+    z: torch.Tensor = torch.fft.irfft(torch.fft.ifft(prod, dim=-2), n=tile, dim=-1)
+    z.mul_((var.clamp_min(1e-20).rsqrt() * (tile * tile / 2.0))[..., None, None])
     return z
+
+
+def _zmap(folded: torch.Tensor, key: WatermarkKey, tile: int) -> torch.Tensor:
+    """(8, T, T) pilot z for every D4 element and cyclic shift of (B, T, T) folds."""
+    # Slices share the tile, so their folds add up coherently before whitening.
+    return _zmap_spectrum(torch.fft.rfft2(folded.sum(dim=0)), key, tile)
 
 
 def pilot_z_map(
@@ -435,27 +540,39 @@ def pilot_z_map(
     src, _ = _to_tensor(pixels)
     device = _device()
     luma = _layout(src, channel_axis, device).luma
-    return _zmap(_fold(_normalised_residual(luma), tile), key, tile, device)
+    return _zmap(_fold(_normalised_residual(luma), tile), key, tile)
 
 
-def _slice_z(best: _Best, device: torch.device) -> list[float]:
-    assert best.folded is not None and best.key is not None
-    bank = carrier_bank(best.key.secret, best.tile, str(device))
-    x = _whiten(torch.fft.rfft2(best.folded))
-    corr = torch.fft.irfft2(torch.conj(bank.pilot_d4[best.g]) * x, s=(best.tile, best.tile))
-    var = (bank.pilot_d4_mask[best.g] * x.abs().pow(2)).sum(dim=(-2, -1)) / 2.0
+def _slice_z(best: _Best) -> list[float]:
+    assert best.spectra is not None and best.key is not None
+    conj, weights = _pilot_band(best.key.secret, best.tile, str(best.spectra.device))
+    tile, cols = best.tile, conj.shape[-1]
+    band = best.spectra[..., :cols]
+    parts = torch.view_as_real(band)
+    mag2 = parts[..., 0] * parts[..., 0] + parts[..., 1] * parts[..., 1]
+    clamped = mag2.clamp_min(1e-30)
+    w = weights[best.g].view(tile, cols)
+    var = (w * (mag2 / clamped)).sum(dim=(-2, -1)) / 2.0
+    # One shift only: evaluate the inverse transform at that point instead of everywhere.
     sy, sx = best.shift
-    vals = corr[:, sy, sx] * (best.tile * best.tile / 2.0) / var.clamp_min(1e-20).sqrt()
+    ky = torch.arange(tile, device=band.device, dtype=torch.float64)
+    kx = torch.arange(cols, device=band.device, dtype=torch.float64)
+    angle = 2.0 * math.pi * (ky[:, None] * sy + kx[None, :] * sx) / tile
+    ramp = torch.polar(torch.ones_like(angle), angle).to(band.dtype)
+    num = (w * (conj[best.g] * ramp * band * clamped.rsqrt()).real).sum(dim=(-2, -1))
+    vals = num / var.clamp_min(1e-20).sqrt()
     return [float(v) for v in vals.cpu()]
 
 
-def _decode(best: _Best, device: torch.device) -> Payload | None:
-    assert best.folded is not None and best.key is not None
+def _decode(best: _Best) -> Payload | None:
+    assert best.spectra is not None and best.key is not None
+    device = best.spectra.device
     bank = carrier_bank(best.key.secret, best.tile, str(device))
     k, f = D4[best.g]
-    aligned = torch.roll(best.folded, shifts=(-best.shift[0], -best.shift[1]), dims=(-2, -1))
+    tile = torch.fft.irfft2(best.spectra.sum(dim=0), s=(best.tile, best.tile))
+    aligned = torch.roll(tile, shifts=(-best.shift[0], -best.shift[1]), dims=(-2, -1))
     aligned = invert_d4(aligned, k, f)
-    y = _whiten(torch.fft.rfft2(aligned.sum(dim=0)))
+    y = _whiten(torch.fft.rfft2(aligned))
     vals = (torch.conj(bank.payload) * y)[bank.pay_ky, bank.pay_kx].real
     soft = torch.zeros(CODE_BITS, device=device).index_add_(0, bank.pay_bit, vals)
     return decode_payload(
@@ -483,6 +600,59 @@ def _resample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return out.squeeze(1)
 
 
+def _period(scale: float, tile: int) -> int | None:
+    """Period of the tile in an image resized by ``scale``, when it is a whole number."""
+    p = scale * tile
+    n = round(p)
+    return n if n >= 2 and abs(p - n) < 1e-9 else None
+
+
+@functools.lru_cache(maxsize=64)
+def _spectrum_phase(period: int, tile: int, device: torch.device) -> torch.Tensor:
+    """Phase factors carrying a period-P fold's harmonics onto the T-tile's (see below).
+
+    Rows are ky = 0..K then -K..-1 and columns kx = 0..K, K = (min(P, T) - 1) // 2: the
+    frequencies below both Nyquist limits.
+    """
+    kmax = (min(period, tile) - 1) // 2
+    ky = torch.cat([torch.arange(0, kmax + 1), torch.arange(-kmax, 0)]).to(torch.float64)
+    kx = torch.arange(0, kmax + 1, dtype=torch.float64)
+    # Resizing with half-pixel centres maps tile pixel n to observed position
+    # s n + (s - 1)/2, s = P/T: a sub-pixel offset, applied here as a phase ramp.
+    offset = (period / tile - 1.0) / 2.0
+    k = ky[:, None] + kx[None, :]
+    phase = torch.polar(torch.ones_like(k), 2.0 * math.pi * offset / period * k)
+    return phase.to(device=device, dtype=torch.complex64)
+
+
+def _tile_spectra(fold: torch.Tensor, tile: int) -> torch.Tensor:
+    """(B, T, T/2+1) spectrum of the T-tile that a (B, P, P) fold at period P holds.
+
+    For P = T this is rfft2 of the fold. Otherwise the frequencies that both periods resolve
+    are carried over: the fold's k-th harmonic is the tile's k-th (P = T s).
+    """
+    period = fold.shape[-1]
+    spec: torch.Tensor = torch.fft.rfft2(fold)
+    if period == tile:
+        return spec
+    phase = _spectrum_phase(period, tile, fold.device)
+    k = phase.shape[-1]
+    out: torch.Tensor = spec.new_zeros(fold.shape[0], tile, tile // 2 + 1)
+    torch.mul(spec[:, :k, :k], phase[:k], out=out[:, :k, :k])
+    if k > 1:
+        torch.mul(spec[:, period - k + 1 :, :k], phase[k:], out=out[:, tile - k + 1 :, :k])
+    return out
+
+
+def _folds(u: torch.Tensor, periods: Sequence[int]) -> dict[int, torch.Tensor]:
+    """Folds of (B, H, W) at every period, each from the smallest multiple already folded."""
+    out: dict[int, torch.Tensor] = {}
+    for p in sorted(set(periods), reverse=True):
+        src = next((out[q] for q in sorted(out) if q % p == 0), u)
+        out[p] = _fold(src, p)
+    return out
+
+
 def hypothesis_counts(n_keys: int, n_scales: int) -> tuple[int, int]:
     """Weighted Bonferroni counts (aligned, full search).
 
@@ -493,6 +663,50 @@ def hypothesis_counts(n_keys: int, n_scales: int) -> tuple[int, int]:
     aligned = 2 * n_keys * len(D4) * len(TILE_SIZES)
     full = 2 * n_keys * n_scales * len(D4) * sum(t * t for t in TILE_SIZES)
     return aligned, full
+
+
+def _scale_folds(
+    luma: torch.Tensor, scales: Sequence[float], device: torch.device
+) -> dict[tuple[float, int], torch.Tensor]:
+    """(B, P, P) folds for every (scale, tile) whose period P = T * scale is a whole number.
+
+    The pre-filter runs once at the native resolution, chunk by chunk, and each chunk is
+    folded at every period; slices are kept apart for the per-slice evidence.
+    """
+    periods = {(s, t): p for s in scales for t in TILE_SIZES if (p := _period(s, t)) is not None}
+    if not periods:
+        return {}
+    parts: dict[int, list[torch.Tensor]] = {p: [] for p in periods.values()}
+    for i, step in _chunks(luma.shape[0], luma.shape[-2] * luma.shape[-1], device):
+        for p, fold in _folds(_normalised_residual(luma[i : i + step]), list(parts)).items():
+            parts[p].append(fold)
+    folds = {p: torch.cat(f) for p, f in parts.items()}
+    return {key: folds[p] for key, p in periods.items()}
+
+
+def _scale_spectra(
+    luma: torch.Tensor, scales: Sequence[float], device: torch.device
+) -> dict[tuple[float, int], torch.Tensor]:
+    """(B, T, T/2+1) tile spectra of every (scale, tile); see :func:`_scale_folds`."""
+    out = {key: _tile_spectra(f, key[1]) for key, f in _scale_folds(luma, scales, device).items()}
+    for scale in scales:
+        if any((scale, t) not in out for t in TILE_SIZES):
+            out.update({(scale, t): v for t, v in _resampled_spectra(luma, scale, device).items()})
+    return out
+
+
+def _resampled_spectra(
+    luma: torch.Tensor, scale: float, device: torch.device
+) -> dict[int, torch.Tensor]:
+    """Tile spectra for a scale whose period is fractional: resample, pre-filter, fold."""
+    out_hw = _scaled_size(luma.shape[-2], luma.shape[-1], scale)
+    folds: dict[int, list[torch.Tensor]] = {t: [] for t in TILE_SIZES}
+    # Resample chunk by chunk so that a large volume never exists at 2x in memory.
+    for i, step in _chunks(luma.shape[0], luma.shape[-2] * luma.shape[-1], device):
+        u = _normalised_residual(_resample(luma[i : i + step], out_hw))
+        for t in TILE_SIZES:
+            folds[t].append(_fold(u, t))
+    return {t: torch.fft.rfft2(torch.cat(f)) for t, f in folds.items()}
 
 
 def detect(
@@ -535,36 +749,43 @@ def detect(
     src, _ = _to_tensor(pixels)
     device = _device()
     luma = _layout(src, channel_axis, device).luma
+    height, width = luma.shape[-2], luma.shape[-1]
     n_aligned, n_full = hypothesis_counts(len(key_list), len(scale_list))
+    # Scales that would leave fewer than 16 pixels once undone are not searched.
+    scale_list = [s for s in scale_list if min(_scaled_size(height, width, s)) >= 16]
+    folds = _scale_folds(luma, scale_list, device)
+    spectra: dict[tuple[float, int], torch.Tensor] = {}
     best_full = _Best()
     best_aligned = _Best()
-    for scale in scale_list:
-        out_hw = _scaled_size(luma.shape[-2], luma.shape[-1], scale)
-        if min(out_hw) < 16:
-            continue
-        height, width = out_hw
-        folds: dict[int, list[torch.Tensor]] = {t: [] for t in TILE_SIZES}
-        # Resample chunk by chunk so that a large volume never exists at 2x in memory.
-        for i, step in _chunks(luma.shape[0], luma.shape[-2] * luma.shape[-1], device):
-            u = _normalised_residual(_resample(luma[i : i + step], out_hw))
-            for t in TILE_SIZES:
-                folds[t].append(_fold(u, t))
+    # Scale 1 first: a marked input usually stops there. The other scales go together.
+    stages = [[s for s in scale_list if s == 1.0], [s for s in scale_list if s != 1.0]]
+    for stage in (st for st in stages if st):
+        for scale in stage:
+            spectra.update({k: _tile_spectra(f, k[1]) for k, f in folds.items() if k[0] == scale})
+            if any((scale, t) not in spectra for t in TILE_SIZES):
+                resampled = _resampled_spectra(luma, scale, device)
+                spectra.update({(scale, t): v for t, v in resampled.items()})
         for tile in TILE_SIZES:
-            folded = torch.cat(folds[tile])
+            per_scale = [spectra[(scale, tile)] for scale in stage]
+            summed = torch.stack([sp[0] if sp.shape[0] == 1 else sp.sum(dim=0) for sp in per_scale])
             for key in key_list:
-                zmap = _zmap(folded, key, tile, device)
-                flat = int(torch.argmax(zmap).item())
-                g, rest = divmod(flat, tile * tile)
-                z = float(zmap.reshape(-1)[flat].item())
-                if z > best_full.z:
-                    best_full = _Best(z, key, tile, scale, g, divmod(rest, tile), folded)
-                if scale != 1.0:
-                    continue
-                for gi, (k, f) in enumerate(D4):
-                    shift = aligned_shift(k, f, height, width, tile)
-                    za = float(zmap[gi, shift[0], shift[1]].item())
+                # The search itself is a few scalar look-ups: NumPy on the host is cheaper
+                # than torch's per-call overhead (and its slow CPU argmax).
+                zmaps = _zmap_spectrum(summed, key, tile).cpu().numpy()
+                for scale, spec, zmap in zip(stage, per_scale, zmaps, strict=True):
+                    flat = int(zmap.argmax())
+                    g, rest = divmod(flat, tile * tile)
+                    z = float(zmap.reshape(-1)[flat])
+                    if z > best_full.z:
+                        best_full = _Best(z, key, tile, scale, g, divmod(rest, tile), spec)
+                    if scale != 1.0:
+                        continue
+                    shifts = [aligned_shift(k, f, height, width, tile) for k, f in D4]
+                    za_all = zmap[range(len(D4)), [a for a, _ in shifts], [b for _, b in shifts]]
+                    gi = int(za_all.argmax())
+                    za = float(za_all[gi])
                     if za > best_aligned.z:
-                        best_aligned = _Best(za, key, tile, scale, gi, shift, folded)
+                        best_aligned = _Best(za, key, tile, scale, gi, shifts[gi], spec)
         if min(_p(best_full.z, n_full), _p(best_aligned.z, n_aligned)) <= fpr:
             break
     p_full, p_aligned = _p(best_full.z, n_full), _p(best_aligned.z, n_aligned)
@@ -575,17 +796,17 @@ def detect(
     transform: str | None = None
     payload: Payload | None = None
     if best.key is not None:
-        slices = tuple(
-            SliceDetection(index=i, z=z, p_value=_p(z, n_hyp))
-            for i, z in enumerate(_slice_z(best, device))
-        )
+        assert best.spectra is not None
+        # A single slice's own statistic is the combined one already computed.
+        zs = _slice_z(best) if best.spectra.shape[0] > 1 else [best.z]
+        slices = tuple(SliceDetection(index=i, z=z, p_value=_p(z, n_hyp)) for i, z in enumerate(zs))
         k, f = D4[best.g]
         transform = (
             f"rot90:{k},flip:{f},scale:{best.scale:g},tile:{best.tile},"
             f"shift:{best.shift[0]}:{best.shift[1]}"
         )
         if detected and decode:
-            payload = _decode(best, device)
+            payload = _decode(best)
     return Detection(
         detected=detected,
         p_value=p_value,

@@ -59,3 +59,43 @@ def test_small_128_slice_survives_uncropping_attacks(attack: str) -> None:
     small = to_uint8(load_dicom("CT_small.dcm").pixel_array)
     marked = embed(small, FIXED, PAYLOAD)
     assert detect(ATTACKS[attack](marked), [FIXED]).detected
+
+
+@pytest.mark.parametrize(
+    ("factor", "scales", "expected"),
+    [
+        (2.0, None, "scale:2"),  # default search, tile-domain period 256
+        (0.75, (1.0, 0.75), "scale:0.75"),  # whole period 96
+        (0.7, (1.0, 0.7), "scale:0.7"),  # fractional period 89.6: resampled instead
+    ],
+)
+def test_resized_and_cropped_found_by_scale_search(
+    factor: float, scales: tuple[float, ...] | None, expected: str
+) -> None:
+    from PIL import Image
+
+    marked = embed(to_uint8(load_dicom(IMAGES[0]).pixel_array), FIXED, PAYLOAD)
+    size = round(512 * factor)
+    resized = np.array(Image.fromarray(marked).resize((size, size), Image.BICUBIC))
+    cropped = np.ascontiguousarray(resized[5:, 9:])  # off the resized tile grid
+    result = detect(cropped, [FIXED], **({"scales": scales} if scales else {}))
+    assert result.detected and result.transform is not None and expected in result.transform
+    assert result.payload is not None and result.payload.record_id_prefix == b"synthmk!"
+
+
+def test_tile_domain_scales_match_resampling() -> None:
+    """Folding the native residual at period T*s sees what resampling by 1/s would."""
+    from PIL import Image
+
+    from synthmark.watermark import _core
+
+    marked = embed(to_uint8(load_dicom(IMAGES[0]).pixel_array), FIXED, PAYLOAD)
+    half = np.array(Image.fromarray(marked).resize((256, 256), Image.BICUBIC))
+    luma = _core._layout(_core._to_tensor(half)[0], None, _core._device()).luma
+    tiled = _core._scale_spectra(luma, (0.5,), luma.device)[(0.5, 128)][0]
+    resampled = _core._resampled_spectra(luma, 0.5, luma.device)[128][0]
+    z_tiled = _core._zmap_spectrum(tiled, FIXED, 128)[0, 0, 0]
+    z_resampled = _core._zmap_spectrum(resampled, FIXED, 128)[0, 0, 0]
+    # Both peak at the aligned hypothesis (g = identity, shift 0) with similar strength.
+    assert float(z_tiled) > 20 and float(z_resampled) > 20
+    assert abs(float(z_tiled) - float(z_resampled)) < 0.25 * float(z_resampled)

@@ -131,6 +131,16 @@ def test_volume_is_combined_and_per_slice() -> None:
     assert not detect(vol, [FIXED]).detected
 
 
+def test_per_slice_z_matches_single_slice_detection(grey8) -> None:
+    """The per-slice statistic (one shift, evaluated directly) equals the full z map's."""
+    marked = embed(grey8, FIXED, PAYLOAD)
+    single = detect(marked, [FIXED])
+    pair = detect(np.stack([marked, np.rot90(grey8, 2).copy()]), [FIXED])
+    assert pair.transform == single.transform
+    assert pair.slices[0].z == pytest.approx(single.z, abs=1e-3)
+    assert abs(pair.slices[1].z) < 5
+
+
 def test_padding_values_unchanged(ct512) -> None:
     pixels = ct512[0].copy()
     pad = -2000

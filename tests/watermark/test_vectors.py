@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,28 @@ def test_vector(case: dict[str, Any]) -> None:
         diff = np.abs(marked.astype(np.int64) - expected.astype(np.int64))
         assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
     result = detect(expected, [key])
+    want = case["detect"]
+    assert result.detected == want["detected"]
+    assert result.z == pytest.approx(want["z"], abs=1e-2)
+    assert result.p_value == pytest.approx(want["p_value"], rel=0.05)
+    assert result.transform == want["transform"]
+    got = result.payload.record_id_prefix.hex() if result.payload else None
+    assert got == want["payload_record_id_prefix"]
+
+
+@pytest.mark.parametrize(
+    "case", DOC["resized_cases"], ids=[c["name"] for c in DOC["resized_cases"]]
+)
+def test_resized_vector(case: dict[str, Any]) -> None:
+    spec = importlib.util.spec_from_file_location("make_vectors", VECTORS / "make_vectors.py")
+    assert spec is not None and spec.loader is not None
+    make_vectors = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_vectors)
+    image = np.load(VECTORS / case["input"])
+    assert hashlib.sha256(image.tobytes()).hexdigest() == case["input_sha256"]
+    rebuilt = make_vectors.resize(np.load(VECTORS / case["source"]), case["resize"])
+    assert np.array_equal(rebuilt, image)
+    result = detect(image, [_key(case["key"])])
     want = case["detect"]
     assert result.detected == want["detected"]
     assert result.z == pytest.approx(want["z"], abs=1e-2)

@@ -37,6 +37,18 @@ def _carrier_summary(key: WatermarkKey, tile: int = 128) -> dict[str, object]:
     }
 
 
+def resize(image: np.ndarray, how: str) -> np.ndarray:
+    """``nearest_x2``: every pixel repeated 2 x 2; ``mean_2x2``: the mean of each 2 x 2 block,
+    rounded half to even. Both keep the half-pixel-centre geometry of spec 5.6."""
+    if how == "nearest_x2":
+        return np.repeat(np.repeat(image, 2, axis=0), 2, axis=1)
+    if how == "mean_2x2":
+        h, w = image.shape
+        blocks = image.astype(np.float64).reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+        return np.rint(blocks).astype(image.dtype)
+    raise ValueError(how)
+
+
 def main() -> None:
     key = WatermarkKey.from_secret(SECRET)
     save_key(key, HERE / "key.json")
@@ -90,6 +102,35 @@ def main() -> None:
                 },
             }
         )
+    # Resized copies of the marked arrays exercise the scale search (spec 5.6, whole
+    # periods 256 and 64). The resizers are plain NumPy so that they are reproducible.
+    resized = []
+    for name, source, k, how in (
+        ("grey_public_up2", "grey_public", PUBLIC_DETECTION_KEY, "nearest_x2"),
+        ("ct_small_private_down2", "ct_small_private", key, "mean_2x2"),
+    ):
+        image = resize(np.load(HERE / f"{source}_marked.npy"), how)
+        np.save(HERE / f"{name}.npy", image)
+        result = detect(image, [k])
+        resized.append(
+            {
+                "name": name,
+                "source": f"{source}_marked.npy",
+                "resize": how,
+                "input": f"{name}.npy",
+                "input_sha256": hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest(),
+                "key": "public" if k.public else "key.json",
+                "detect": {
+                    "detected": result.detected,
+                    "z": round(result.z, 4),
+                    "p_value": float(f"{result.p_value:.6g}"),
+                    "transform": result.transform,
+                    "payload_record_id_prefix": (
+                        result.payload.record_id_prefix.hex() if result.payload else None
+                    ),
+                },
+            }
+        )
     doc = {
         "algorithm": "synthmark-wm/1",
         "carriers": {
@@ -97,6 +138,7 @@ def main() -> None:
             "public": _carrier_summary(PUBLIC_DETECTION_KEY),
         },
         "cases": out,
+        "resized_cases": resized,
     }
     (HERE / "vectors.json").write_text(json.dumps(doc, indent=2) + "\n")
 
