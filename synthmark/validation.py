@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import io
 import json
@@ -17,10 +18,12 @@ import multiprocessing
 import os
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISLNK
 from typing import Any
 
 from synthmark.config import IGNORE_FILE, MANIFEST_FILE, ValidateConfig
@@ -41,6 +44,10 @@ FACTS_VERSION = 1
 _BATCH = 8
 _SKIP_NAMES = {MANIFEST_FILE, IGNORE_FILE, "synthmark.toml"}
 INTERNAL_ERROR = "SMX070"
+#: Files handed to a worker at once with --header-only: a file then costs well under a
+#: millisecond, so small batches spent the parent's (shared) core on pool traffic.
+_HEADER_BATCH = 128
+_IGNORED_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
 
 ProgressCallback = Callable[[int], None]
 
@@ -55,12 +62,15 @@ class WalkItem:
         relative: POSIX path relative to the root.
         absent: Why the content is absent (``"broken-symlink"``, ``"annex-pointer"``,
             ``"lfs-pointer"``), or ``None``.
+        sidecar: Whether the folder listing showed a ``<name>.synthmark.json`` entry,
+            ``None`` when unknown; ``False`` spares probing for one per file.
     """
 
     path: Path
     root: Path
     relative: str
     absent: str | None = None
+    sidecar: bool | None = None
 
 
 # --------------------------------------------------------------------------------- walk
@@ -73,6 +83,10 @@ def _ignore_spec(root: Path, config: ValidateConfig) -> Callable[[str, bool], bo
     ignore_file = root / IGNORE_FILE
     if ignore_file.is_file():
         patterns += ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    if not any(line.strip() for line in patterns):
+        # Nothing to match: skip pathspec's per-path work, which with --jobs runs in the
+        # parent beside the workers for every file of the tree.
+        return lambda relative, is_dir: False
     spec = pathspec.GitIgnoreSpec.from_lines(patterns)
 
     def ignored(relative: str, is_dir: bool) -> bool:
@@ -82,13 +96,25 @@ def _ignore_spec(root: Path, config: ValidateConfig) -> Callable[[str, bool], bo
 
 
 def _absent_reason(path: Path) -> str | None:
-    if path.is_symlink() and not path.exists():
-        target = os.readlink(path)
-        return "annex-pointer" if "annex/objects" in target else "broken-symlink"
+    # One lstat for a regular file (the common case) instead of pathlib's lstat and stat:
+    # with --jobs this runs in the parent, which shares the cores with the workers. Errors
+    # are those of Path.is_symlink / Path.exists: missing-like ones are ignored.
+    name = os.fspath(path)
     try:
-        size = path.stat().st_size
-    except OSError:
+        info = os.lstat(name)
+    except OSError as exc:
+        if exc.errno not in _IGNORED_ERRNOS:
+            raise
         return None
+    if S_ISLNK(info.st_mode):
+        try:
+            info = os.stat(name)
+        except OSError as exc:
+            if exc.errno not in _IGNORED_ERRNOS:
+                raise
+            target = os.readlink(name)
+            return "annex-pointer" if "annex/objects" in target else "broken-symlink"
+    size = info.st_size
     if size < 1024:
         try:
             head = path.read_bytes()[:200]
@@ -99,6 +125,10 @@ def _absent_reason(path: Path) -> str | None:
         if head.startswith(b"/annex/objects/") or b"/.git/annex/objects/" in head:
             return "annex-pointer"
     return None
+
+
+def _fold(name: str) -> str:
+    return name.casefold() if name.isascii() else unicodedata.normalize("NFC", name).casefold()
 
 
 def walk(roots: Iterable[Path], config: ValidateConfig) -> Iterator[WalkItem]:
@@ -129,6 +159,9 @@ def walk(roots: Iterable[Path], config: ValidateConfig) -> Iterator[WalkItem]:
                 dirs[:] = []  # a symlink loop
                 continue
             seen_dirs.add((stat.st_dev, stat.st_ino))
+            # Any entry that might open as a sidecar (a folder too, which fails to read;
+            # case and Unicode form may not matter to the file system) means: probe for it.
+            listed = {_fold(entry) for entry in (*files, *dirs)}
             base = here.relative_to(root).as_posix()
             prefix = "" if base == "." else base + "/"
             dirs[:] = sorted(
@@ -141,7 +174,8 @@ def walk(roots: Iterable[Path], config: ValidateConfig) -> Iterator[WalkItem]:
                 if ignored(relative, False):
                     continue
                 path = here / name
-                yield WalkItem(path, root, relative, _absent_reason(path))
+                sidecar = _fold(name + SIDECAR_SUFFIX) in listed
+                yield WalkItem(path, root, relative, _absent_reason(path), sidecar)
 
 
 # ------------------------------------------------------------------------------ workers
@@ -209,36 +243,30 @@ def inspect_file(item: WalkItem, settings: _Settings) -> FileFacts:
         )
 
 
-def _inspect(item: WalkItem, settings: _Settings) -> FileFacts:
-    from synthmark.api import _locate
-    from synthmark.carriers import open_image
+#: Parsed records by their exact bytes. Files of one dataset often carry the same record
+#: (a stamped series), and validating one costs more than parsing a small header; parsing
+#: is a pure function of the bytes, so a hit gives what parsing would.
+_RECORDS: dict[bytes, tuple[Any, dict[str, Any]]] = {}
+_RECORDS_MAX = 128
+_RECORD_CACHE_BYTES = 64 << 10
+
+
+def _record_facts(data: bytes) -> tuple[Any, dict[str, Any]]:
+    """(record or ``None``, the facts it gives) for a record's JSON bytes."""
+    hit = _RECORDS.get(data)
+    if hit is not None:
+        return hit
     from synthmark.errors import RecordInvalidError, RecordParseError
     from synthmark.records import parse_record
 
-    if item.absent is not None:
-        return FileFacts(
-            item.relative,
-            error_code="absent:" + item.absent,
-            error_message=f"content absent ({item.absent})",
-        )
-    try:
-        size = item.path.stat().st_size
-    except OSError:
-        size = 0
-    image = open_image(item.path)
-    facts: dict[str, Any] = {"path": item.relative, "format": image.format_name, "size": size}
-    label = image.standard_label()
-    facts["standard_label"] = label.synthetic
-    data, source, disagrees = _locate(image, item.path)
+    facts: dict[str, Any] = {}
     record = None
-    if data is not None:
-        facts.update(record_present=True, record_source=source, sidecar_disagrees=disagrees)
-        try:
-            record = parse_record(data)
-        except RecordInvalidError as exc:
-            facts["record_problems"] = tuple(exc.problems)
-        except RecordParseError:
-            facts["record_unparseable"] = True
+    try:
+        record = parse_record(data)
+    except RecordInvalidError as exc:
+        facts["record_problems"] = tuple(exc.problems)
+    except RecordParseError:
+        facts["record_unparseable"] = True
     if record is not None:
         facts.update(
             record_id=str(record.record_id),
@@ -247,6 +275,40 @@ def _inspect(item: WalkItem, settings: _Settings) -> FileFacts:
             binding="absent" if record.binding is None else "not_checked",
             record_watermark_key_id=record.watermark.key_id if record.watermark else None,
         )
+    if len(data) <= _RECORD_CACHE_BYTES:
+        if len(_RECORDS) >= _RECORDS_MAX:
+            _RECORDS.clear()
+        _RECORDS[data] = (record, facts)
+    return record, facts
+
+
+def _inspect(item: WalkItem, settings: _Settings) -> FileFacts:
+    from synthmark.carriers import open_image_sized
+
+    if item.absent is not None:
+        return FileFacts(
+            item.relative,
+            error_code="absent:" + item.absent,
+            error_message=f"content absent ({item.absent})",
+        )
+    image, size = open_image_sized(item.path)
+    facts: dict[str, Any] = {"path": item.relative, "format": image.format_name, "size": size}
+    label = image.standard_label()
+    facts["standard_label"] = label.synthetic
+    if item.sidecar is False:
+        # What _locate gives when there is no sidecar, without probing the disk for one.
+        data = image.read_record()
+        source: str | None = "embedded" if data is not None else None
+        disagrees = False
+    else:
+        from synthmark.api import _locate
+
+        data, source, disagrees = _locate(image, item.path)
+    record = None
+    if data is not None:
+        facts.update(record_present=True, record_source=source, sidecar_disagrees=disagrees)
+        record, record_facts = _record_facts(data)
+        facts.update(record_facts)
     if settings.header_only:
         return FileFacts(**facts)
     from synthmark.binding import digest_pixels
@@ -726,13 +788,14 @@ def _facts_stream(
     cache: _Cache | None,
 ) -> Iterator[tuple[WalkItem, FileFacts]]:
     jobs = config.jobs or os.cpu_count() or 1
+    size = _HEADER_BATCH if settings.header_only and jobs > 1 else _BATCH
 
     def pending_batches() -> Iterator[list[tuple[WalkItem, str | None]]]:
         batch: list[tuple[WalkItem, str | None]] = []
         for item in items:
             key = cache.key(item) if cache is not None else None
             batch.append((item, key))
-            if len(batch) >= _BATCH:
+            if len(batch) >= size:
                 yield batch
                 batch = []
         if batch:

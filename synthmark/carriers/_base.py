@@ -13,7 +13,7 @@ import abc
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import BinaryIO, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -165,3 +165,17 @@ class Carrier(abc.ABC):
             CorruptFileError: when the header is truncated or malformed.
             InputUnreadableError: on permission or I/O errors.
         """
+
+    @classmethod
+    def open_handle(cls, path: Path, handle: BinaryIO, head: bytes, size: int) -> CarrierFile:
+        """Open ``path`` given as a handle the caller already read ``head`` from.
+
+        ``size`` is the file's size. A carrier that parses the file itself overrides this to
+        parse from ``handle`` (positioned anywhere; seek first), sparing a second open per
+        file when a dataset is validated; this default opens ``path`` again.
+
+        Raises:
+            The same as :meth:`open`.
+        """
+        del handle, head, size
+        return cls.open(path)
