@@ -105,6 +105,12 @@ class FileFacts:
         megapixels: Decoded samples / 1e6, when decoded.
         record_watermark_key_id: Key id in the record's watermark descriptor.
         watermark: Detection result, when detection ran.
+        signature: State of a signed record: ``trusted``, ``unverified`` (no trust file),
+            ``bad``, ``malformed`` or ``untrusted``; None when the record is unsigned.
+        signature_message: Why, for the bad states.
+        credentials: ``pass`` or ``fail`` for a PNG/JPEG with C2PA Content Credentials;
+            None without them.
+        credentials_message: Why, for ``fail``.
         thumbnail_png: A small PNG of the image (only when requested, and only for images
             flagged synthetic unless real thumbnails were explicitly allowed).
     """
@@ -129,6 +135,10 @@ class FileFacts:
     megapixels: float = 0.0
     record_watermark_key_id: str | None = None
     watermark: WatermarkFacts | None = None
+    signature: str | None = None
+    signature_message: str | None = None
+    credentials: str | None = None
+    credentials_message: str | None = None
     thumbnail_png: bytes | None = field(default=None, repr=False)
 
     @property

@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISLNK
 from typing import Any
@@ -40,7 +41,7 @@ from synthmark.rules import RULES_BY_CODE, Rule
 from synthmark.sidecar import SIDECAR_SUFFIX
 
 #: Bumped whenever FileFacts or how they are computed changes: old cache entries are ignored.
-FACTS_VERSION = 1
+FACTS_VERSION = 2
 _BATCH = 8
 _SKIP_NAMES = {MANIFEST_FILE, IGNORE_FILE, "synthmark.toml"}
 INTERNAL_ERROR = "SMX070"
@@ -189,6 +190,7 @@ class _Settings:
     thumbnails: bool
     real_thumbnails: bool
     single_thread: bool
+    trust: Path | None = None
 
 
 _WORKER_KEYS: list[Any] | None = None
@@ -213,6 +215,44 @@ def _keys(settings: _Settings) -> list[Any]:
 
                 torch.set_num_threads(1)
     return _WORKER_KEYS
+
+
+_WORKER_TRUST: dict[Path, Any] = {}
+
+
+def _trust(settings: _Settings) -> Any:
+    """The trust policy, parsed once per process (validate() already proved it loads)."""
+    if settings.trust is None:
+        return None
+    if settings.trust not in _WORKER_TRUST:
+        from synthmark.attest import load_trust
+
+        _WORKER_TRUST[settings.trust] = load_trust(settings.trust)
+    return _WORKER_TRUST[settings.trust]
+
+
+def _signature_facts(record: Any, settings: _Settings) -> dict[str, Any]:
+    # Attestations spec section 8: the signature covers the record's canonical form.
+    from synthmark.attest import record_signature_state
+
+    state = record_signature_state(
+        record.model_dump(mode="json", exclude_none=True), _trust(settings), at=record.created
+    )
+    return {"signature": state.state, "signature_message": state.message or None}
+
+
+def _credentials_facts(image: Any, path: Path, record: Any, settings: _Settings) -> dict[str, Any]:
+    # Only PNG/JPEG that carry a C2PA store (the carrier found one cheaply) are parsed.
+    if image.format_name != "raster" or image._credentials() is None:
+        return {}
+    from synthmark.api import CheckState, Problem, _credentials_state
+
+    problems: list[Problem] = []
+    state = _credentials_state(path, record, _trust(settings), problems)
+    errors = [p.message for p in problems if p.severity == "error"]
+    if state == CheckState.FAIL:
+        return {"credentials": "fail", "credentials_message": "; ".join(errors) or None}
+    return {"credentials": "pass"}
 
 
 def _init_worker(settings: _Settings) -> None:
@@ -309,6 +349,9 @@ def _inspect(item: WalkItem, settings: _Settings) -> FileFacts:
         facts.update(record_present=True, record_source=source, sidecar_disagrees=disagrees)
         record, record_facts = _record_facts(data)
         facts.update(record_facts)
+        if record is not None and record.signature is not None:
+            facts.update(_signature_facts(record, settings))
+    facts.update(_credentials_facts(image, item.path, record, settings))
     if settings.header_only:
         return FileFacts(**facts)
     from synthmark.binding import digest_pixels
@@ -465,8 +508,9 @@ class _Tally:
 class _Run:
     """Applies rules to streaming facts and keeps a compact tally for the dataset rules."""
 
-    def __init__(self, config: ValidateConfig) -> None:
+    def __init__(self, config: ValidateConfig, trust: Any = None) -> None:
         self.config = config
+        self.trust = trust
         self.enabled = {rule.code: rule for rule in config.enabled_rules()}
         self.findings: list[Finding] = []
         self.tallies: dict[Path, _Tally] = {}
@@ -547,6 +591,12 @@ class _Run:
             )
         elif facts.binding == "absent":
             self.add("SM202", path, "record has no content binding")
+        if facts.signature in ("bad", "malformed"):
+            self.add("SM307", path, facts.signature_message or "record signature does not verify")
+        elif facts.signature == "untrusted":
+            self.add("SM308", path, facts.signature_message or "record signer not trusted")
+        if facts.credentials == "fail":
+            self.add("SM309", path, facts.credentials_message or "C2PA credentials invalid")
         if facts.watermark is not None:
             wm = facts.watermark
             if detected and not facts.acknowledged_synthetic and not manifest_says_synthetic:
@@ -613,6 +663,18 @@ class _Run:
             self.add("SM507", self.shown(MANIFEST_FILE), manifest.problem or "invalid manifest")
             return
         declared = manifest.parsed
+        if any(code in self.enabled for code in _CHAIN_RULES):
+            from synthmark.attest.chain import check_chain
+
+            chain, _ = check_chain(
+                root,
+                declared,
+                self.trust,
+                self.config.required_stages,
+                now=datetime.now(UTC),
+            )
+            for finding in chain:
+                self.add(finding.rule, self.shown(finding.path), finding.message)
         found = tally.listed
         for path, entry in sorted(manifest.entries.items()):
             if path not in found:
@@ -666,10 +728,15 @@ def _load_manifest(root: Path) -> _Manifest | None:
 # ----------------------------------------------------------------------------- validate
 
 
+_CHAIN_RULES = ("SM301", "SM302", "SM303", "SM304", "SM305", "SM306")
+
+
 def _not_run(config: ValidateConfig, roots: list[Path]) -> list[tuple[str, str]]:
     reasons: list[tuple[str, str]] = []
     for rule in config.enabled_rules():
-        if config.header_only and rule.needs_pixels:
+        if config.trust is None and rule.code in ("SM302", "SM303", "SM304", "SM305", "SM308"):
+            reasons.append((rule.code, "no trust file: signatures cannot be judged"))
+        elif config.header_only and rule.needs_pixels:
             reasons.append((rule.code, "--header-only: pixels were not decoded"))
         elif config.changed_only is not None and rule.code.startswith("SM50"):
             reasons.append((rule.code, "--changed-since: dataset rules need every file"))
@@ -696,7 +763,12 @@ def validate(
     started = time.perf_counter()
     config = config or ValidateConfig()
     roots = [Path(p) for p in paths]
-    run = _Run(config)
+    trust = None
+    if config.trust is not None:
+        from synthmark.attest import load_trust
+
+        trust = load_trust(config.trust)  # a bad trust file is a config error, up front
+    run = _Run(config, trust)
     manifests = {root: _load_manifest(root) for root in roots}
     settings = _Settings(
         header_only=config.header_only,
@@ -705,6 +777,7 @@ def validate(
         thumbnails=config.thumbnails,
         real_thumbnails=config.real_thumbnails,
         single_thread=(config.jobs or os.cpu_count() or 1) > 1,
+        trust=config.trust,
     )
     if not config.header_only and config.keyring is not None:
         from synthmark.watermark import load_keyring
@@ -721,6 +794,7 @@ def validate(
                 config.header_only,
                 str(config.keyring),
                 _keyring_stamp(config.keyring),
+                _keyring_stamp(config.trust),
                 config.fpr,
                 config.thumbnails,
                 config.real_thumbnails,
