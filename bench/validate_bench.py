@@ -85,28 +85,51 @@ def _stamp(src: Path, dest: Path, modality: str, *, pixels: Any = None, mark: bo
     stamp(src, _record(modality), dest=dest, **kwargs)
 
 
-def _copies(templates: list[Path], folder: Path, n: int, per_dir: int = 1000) -> list[Path]:
-    """``n`` byte-level copies of ``templates`` (round robin), each with a new SOP Instance UID.
+def _copies(
+    templates: list[Path],
+    folder: Path,
+    n: int,
+    per_dir: int = 1000,
+    *,
+    distinct_records: bool = False,
+) -> list[Path]:
+    """``n`` byte-level copies of ``templates`` (round robin), each with a new SOP Instance UID
+    and, with ``distinct_records``, for stamped templates its own record id (as in a real
+    dataset, where every record is distinct, so no record cache can help).
 
-    The UID is patched in place with a same-length value, so copying costs one write per file.
+    Both are patched in place with same-length values, so copying costs one write per file.
     """
+    import uuid
+
+    from synthmark.api import read_record
+    from synthmark.errors import SynthmarkError
+
     blobs = []
     for t in templates:
         raw = t.read_bytes()
         ds = pydicom.dcmread(t, stop_before_pixels=True)
         uid = str(ds.SOPInstanceUID).encode()
         assert raw.count(uid) >= 1, t
-        blobs.append((raw, uid))
+        record_id: bytes | None = None
+        if distinct_records:
+            try:
+                record_id = str(read_record(t).record.record_id).encode()
+            except SynthmarkError:
+                record_id = None
+        blobs.append((raw, uid, record_id))
     out = []
     for i in range(n):
-        raw, uid = blobs[i % len(blobs)]
+        raw, uid, record_id = blobs[i % len(blobs)]
         tag = str(i).encode()
         new = uid[: len(uid) - len(tag) - 1] + b"9" + tag if len(uid) > len(tag) + 2 else uid
         sub = folder / f"d{i // per_dir:04d}"
         if i % per_dir == 0:
             sub.mkdir(parents=True, exist_ok=True)
         path = sub / f"f{i:06d}.dcm"
-        path.write_bytes(raw.replace(uid, new))
+        data = raw.replace(uid, new)
+        if record_id is not None:
+            data = data.replace(record_id, str(uuid.uuid4()).encode())
+        path.write_bytes(data)
         out.append(path)
     return out
 
@@ -121,7 +144,7 @@ def make_header_set(work: Path, n: int) -> list[Path]:
         stamped = tpl / ("stamped-" + name)
         _stamp(plain, stamped, modality)
         templates += [plain, stamped]
-    return _copies(templates, work / "header", n)
+    return _copies(templates, work / "header", n, distinct_records=True)
 
 
 def make_full_set(work: Path, n: int) -> list[Path]:
@@ -250,7 +273,7 @@ def bench_header(root: Path, paths: list[Path], repeat: int) -> list[str]:
     r1, r2 = rate["val1"] / rate["bare1"], rate["val2"] / rate["bare2"]
     return [
         f"### 1. Header-only validation, {n:,} DICOM files (CT_small/MR_small copies, half "
-        "stamped), no cache",
+        "stamped, every record distinct), no cache",
         "",
         "| runner | time: median (all runs) | files/s |",
         "|---|---|---|",

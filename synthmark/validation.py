@@ -333,7 +333,7 @@ def _inspect(item: WalkItem, settings: _Settings) -> FileFacts:
         )
     image, size = open_image_sized(item.path)
     facts: dict[str, Any] = {"path": item.relative, "format": image.format_name, "size": size}
-    label = image.standard_label()
+    label = image.standard_label(evidence=False)
     facts["standard_label"] = label.synthetic
     if item.sidecar is False:
         # What _locate gives when there is no sidecar, without probing the disk for one.

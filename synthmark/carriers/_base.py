@@ -108,8 +108,12 @@ class CarrierFile(abc.ABC):
         """
 
     @abc.abstractmethod
-    def standard_label(self) -> StandardLabel:
-        """Return what the standard (non-synthmark) fields say about synthetic origin."""
+    def standard_label(self, *, evidence: bool = True) -> StandardLabel:
+        """Return what the standard (non-synthmark) fields say about synthetic origin.
+
+        With ``evidence=False`` a carrier may skip reading fields that only add evidence
+        and never change ``synthetic`` (validation needs the verdict only).
+        """
 
     @abc.abstractmethod
     def pixels(self) -> PixelContent:

@@ -280,28 +280,30 @@ class NiftiFile(CarrierFile):
             exc.path = self.path
             raise
 
-    def standard_label(self) -> StandardLabel:
+    def standard_label(self, *, evidence: bool = True) -> StandardLabel:
         """NIfTI has no standard synthetic flag; read synthmark's own ``descrip``/``aux_file``.
 
         ``descrip`` starting ``SYNTHETIC `` / ``NOT-SYNTHETIC `` and containing
         `` synthmark `` gives ``True``/``False`` (evidence ``descrip``); an ``aux_file`` of
-        ``synthmark:...`` alone is reported as evidence with ``synthetic=None``.
+        ``synthmark:...`` alone is reported as evidence with ``synthetic=None``. Reading both
+        is cheap, so ``evidence`` changes nothing here.
         """
+        del evidence
         descrip = _ascii_field(self.header["descrip"])
         aux = _ascii_field(self.header["aux_file"])
-        evidence: list[str] = []
+        found: list[str] = []
         synthetic: bool | None = None
         words = descrip.split()
         if len(words) >= 3 and "synthmark" in words[2:]:
             if words[0] == DESCRIP_SYNTHETIC:
                 synthetic = True
-                evidence.append("descrip")
+                found.append("descrip")
             elif words[0] == DESCRIP_NOT_SYNTHETIC:
                 synthetic = False
-                evidence.append("descrip")
+                found.append("descrip")
         if aux.startswith(AUX_PREFIX):
-            evidence.append("aux_file")
-        return StandardLabel(synthetic=synthetic, evidence=tuple(evidence))
+            found.append("aux_file")
+        return StandardLabel(synthetic=synthetic, evidence=tuple(found))
 
     def pixels(self) -> PixelContent:
         """Return the stored (unscaled) voxel values in the header's ``dim`` order.

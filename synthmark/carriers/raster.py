@@ -204,9 +204,10 @@ class RasterFile(CarrierFile):
         state = self._credentials()
         return state.record_json if state is not None else None
 
-    def standard_label(self) -> StandardLabel:
+    def standard_label(self, *, evidence: bool = True) -> StandardLabel:
         """Read the C2PA ``c2pa.created`` digitalSourceType, the raster formats' standard
         synthetic-origin field; absent (``None``) without valid credentials."""
+        del evidence  # the verdict and its evidence come from the same assertion
         state = self._credentials()
         if state is None or state.state == "invalid" or state.digital_source_type is None:
             return StandardLabel(synthetic=None)
