@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISLNK
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthmark.config import IGNORE_FILE, MANIFEST_FILE, ValidateConfig
 from synthmark.errors import SynthmarkError, UnsupportedFormatError
@@ -39,6 +39,9 @@ from synthmark.report import (
 )
 from synthmark.rules import RULES_BY_CODE, Rule
 from synthmark.sidecar import SIDECAR_SUFFIX
+
+if TYPE_CHECKING:
+    from synthmark.distributed import FactsExecutor
 
 #: Bumped whenever FileFacts or how they are computed changes: old cache entries are ignored.
 FACTS_VERSION = 2
@@ -750,8 +753,13 @@ def validate(
     config: ValidateConfig | None = None,
     *,
     progress: ProgressCallback | None = None,
+    executor: FactsExecutor | None = None,
 ) -> Report:
     """Validate files and folders; return a :class:`Report` (never prints).
+
+    ``executor`` inspects the files instead of the local process pool, e.g. a
+    :class:`synthmark.distributed.DaskExecutor` (``--executor dask``); the rules and the
+    report are the same whichever inspects.
 
     Unreadable files become findings and the run goes on. A bug while checking one file
     becomes an ``SM901`` finding with ``SMX070`` in its message and is counted in
@@ -809,7 +817,8 @@ def validate(
     )
     done = 0
     try:
-        for item, facts in _facts_stream(items, settings, config, cache):
+        stream = _facts_stream if executor is None else executor.facts_stream
+        for item, facts in stream(items, settings, config, cache):
             run.file(item.root, facts, manifests.get(item.root))
             done += 1
             if progress is not None:

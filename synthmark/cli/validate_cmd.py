@@ -6,8 +6,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from synthmark.distributed import DaskExecutor
 
 
 @click.command()
@@ -81,6 +85,32 @@ import click
     is_flag=True,
     help="HTML: also show thumbnails of real images (patient data; off by default).",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="Where files are inspected: the local process pool, or a Dask cluster "
+    "(needs synthmark[dask] here and on the workers; see docs/scale-out.md).",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Dask: scheduler address (tcp://host:8786), or local-cluster:N to start N "
+    "local workers on loopback. Required with --executor dask.",
+)
+@click.option(
+    "--shard-size",
+    type=click.IntRange(min=1),
+    help="Dask: files per shard, the unit of work and of resumption (default 1000).",
+)
+@click.option(
+    "--run-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Dask: folder for the shards' partial results, shared by the client and every "
+    "worker (default: runs/ under the cache folder). A re-run reuses complete partials; "
+    "with --no-cache every shard is recomputed.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def validate(
     paths: tuple[Path, ...],
@@ -101,6 +131,10 @@ def validate(
     changed_since: str | None,
     redact_paths: bool,
     real_thumbnails: bool,
+    executor: str,
+    scheduler: str | None,
+    shard_size: int | None,
+    run_dir: Path | None,
     quiet: bool,
 ) -> None:
     """Validate files and folders: reject unacknowledged synthetic images.
@@ -118,6 +152,7 @@ def validate(
     from synthmark.reporters import RenderOptions, render
     from synthmark.validation import validate as run_validate
 
+    dask = _dask_executor(executor, scheduler, shard_size, run_dir, resume=cache)
     config = load_config(list(paths), policy=policy, config_file=config_file)
     table: dict[str, object] = {}
     if select:
@@ -152,7 +187,20 @@ def validate(
 
     show_progress = not quiet and sys.stderr.isatty() and not os.environ.get("CI")
     with _progress(show_progress) as tick:
-        report = run_validate(paths, config, progress=tick)
+        if dask is None:
+            report = run_validate(paths, config, progress=tick)
+        else:
+            from synthmark.distributed import one_line_dask_logs, validate_distributed
+
+            with one_line_dask_logs():
+                report = validate_distributed(paths, dask, config, progress=tick)
+    if dask is not None and not quiet:
+        stats = dask.stats
+        click.echo(
+            f"dask: {stats.shards} shard(s), {stats.reused} reused, {stats.computed} "
+            f"computed; partials in {stats.run_folder}",
+            err=True,
+        )
     data = render(report, fmt, RenderOptions(per_file=per_file, color=_color(output)))
     if output is not None:
         atomic_write_bytes(output, data)
@@ -169,6 +217,46 @@ def validate(
         exit_with(EXIT_INTERNAL)
     if report.failed:
         exit_with(EXIT_FINDINGS)
+
+
+def _dask_executor(
+    executor: str,
+    scheduler: str | None,
+    shard_size: int | None,
+    run_dir: Path | None,
+    *,
+    resume: bool,
+) -> DaskExecutor | None:
+    """The Dask executor the options ask for, or ``None`` for the local pool."""
+    from synthmark.errors import UsageError
+
+    if executor != "dask":
+        given = [
+            name
+            for name, value in (
+                ("--scheduler", scheduler),
+                ("--shard-size", shard_size),
+                ("--run-dir", run_dir),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UsageError(f"{', '.join(given)}: only with --executor dask")
+        return None
+    if scheduler is None:
+        raise UsageError(
+            "--executor dask needs --scheduler ADDRESS (tcp://host:8786 or local-cluster:N)"
+        )
+    # Importing synthmark.distributed does not import dask: that waits for the run, so a
+    # missing extra is reported as an OptionalDependencyError, not an ImportError here.
+    from synthmark.distributed import DEFAULT_SHARD_SIZE, DaskExecutor
+
+    return DaskExecutor(
+        scheduler=scheduler,
+        run_dir=run_dir if run_dir is not None else _cache_dir() / "runs",
+        shard_size=shard_size or DEFAULT_SHARD_SIZE,
+        resume=resume,
+    )
 
 
 def _cache_dir() -> Path:
