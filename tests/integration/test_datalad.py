@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.integration.hook_support import make_hook_scans, run_tool
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "validators" / "datalad"
@@ -51,13 +52,7 @@ def _env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def _run(
-    argv: list[str], cwd: Path, env: dict[str, str], check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    if check and done.returncode != 0:
-        pytest.fail(f"{argv} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return done
+_run = run_tool
 
 
 def _head(repo: Path, env: dict[str, str]) -> str:
@@ -67,26 +62,7 @@ def _head(repo: Path, env: dict[str, str]) -> str:
 @pytest.fixture(scope="module")
 def scans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A real CT, a stamped (watermarked) synthetic CT, and that one with labels stripped."""
-    from pydicom.data import get_testdata_file
-
-    import synthmark
-    from synthmark.demo import strip_dicom_labels
-    from synthmark.watermark import PUBLIC_DETECTION_KEY
-
-    def shipped(name: str) -> Path:
-        found = get_testdata_file(name, download=False)
-        assert found is not None, name
-        return Path(str(found))
-
-    folder = tmp_path_factory.mktemp("datalad-scans")
-    made = {"real": shipped("CT_small.dcm")}
-    template = shipped("J2K_pixelrep_mismatch.dcm")  # 512 x 512: large enough to mark
-    record = synthmark.load_record(REPO / "spec" / "examples" / "valid-diffusion-ct-chest.json")
-    made["stamped"] = folder / "synthetic.dcm"
-    synthmark.stamp(template, record, dest=made["stamped"], watermark=PUBLIC_DETECTION_KEY)
-    made["unlabelled"] = folder / "unlabelled.dcm"
-    strip_dicom_labels(made["stamped"], made["unlabelled"])
-    return made
+    return make_hook_scans(tmp_path_factory.mktemp("datalad-scans"))
 
 
 @pytest.mark.slow  # real tools, several processes: 5-30 s on a loaded 2-core host
