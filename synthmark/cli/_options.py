@@ -18,3 +18,15 @@ strength_option = click.option(
     show_default=True,
     help="Watermark strength; 1.0 is about 2 native units RMS (2 HU on CT).",
 )
+
+keyring_option = click.option(
+    "--keyring",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Watermark keyring (the public detection key is always tried).",
+)
+trust_option = click.option(
+    "--trust",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Trust file: keys for attestations and signed records, C2PA anchors, required "
+    "lifecycle stages (spec/attestations.md section 6).",
+)

@@ -14,6 +14,8 @@ from types import FrameType
 
 import click
 
+from synthmark.cli._options import keyring_option, trust_option
+
 
 @click.group()
 def serve() -> None:
@@ -49,16 +51,8 @@ def serve() -> None:
     show_default=True,
     help="research | publish | archive-ingest, or a policy .toml file.",
 )
-@click.option(
-    "--keyring",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Watermark keyring (the public detection key is always tried).",
-)
-@click.option(
-    "--trust",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Trust file for signed records and Content Credentials.",
-)
+@keyring_option
+@trust_option
 @click.option("--ae-title", default="SYNTHMARK", show_default=True, help="Our AE title.")
 @click.option(
     "--reject-non-image",

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from synthmark.cli._options import keyring_option, trust_option
+
 if TYPE_CHECKING:
     from synthmark.distributed import DaskExecutor
 
@@ -48,17 +50,8 @@ if TYPE_CHECKING:
     default=None,
     help="Do not decode pixels or detect watermarks (faster; the report lists the rules not run).",
 )
-@click.option(
-    "--keyring",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Watermark keyring (the public detection key is always tried).",
-)
-@click.option(
-    "--trust",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Trust file: keys for attestations and signed records, C2PA anchors, required "
-    "lifecycle stages.",
-)
+@keyring_option
+@trust_option
 @click.option("--fpr", type=float, help="Watermark false-positive rate (default 1e-6).")
 @click.option(
     "-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: all cores)."
