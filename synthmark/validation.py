@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 FACTS_VERSION = 2
 _BATCH = 8
 _SKIP_NAMES = {MANIFEST_FILE, IGNORE_FILE, "synthmark.toml"}
+# Attestation envelopes are synthmark's own files, checked through the manifest (SM30x).
+_SKIP_SUFFIXES = (SIDECAR_SUFFIX, ".dsse.json")
 INTERNAL_ERROR = "SMX070"
 #: Files handed to a worker at once with --header-only: a file then costs well under a
 #: millisecond, so small batches spent the parent's (shared) core on pool traffic.
@@ -172,7 +174,7 @@ def walk(roots: Iterable[Path], config: ValidateConfig) -> Iterator[WalkItem]:
                 d for d in dirs if not d.startswith(".") and not ignored(prefix + d, True)
             )
             for name in sorted(files):
-                if name.startswith(".") or name.endswith(SIDECAR_SUFFIX) or name in _SKIP_NAMES:
+                if name.startswith(".") or name.endswith(_SKIP_SUFFIXES) or name in _SKIP_NAMES:
                     continue
                 relative = prefix + name
                 if ignored(relative, False):
