@@ -663,6 +663,17 @@ def _credentials_state(
                 )
             )
             verdict = CheckState.FAIL
+        elif state.watermark is not None and (
+            record.watermark is None
+            or state.watermark != (record.watermark.key_id, record.watermark.payload_hex)
+        ):
+            problems.append(
+                Problem(
+                    CREDENTIALS_CONTRADICT_RECORD,
+                    "the C2PA soft binding names another watermark than the record's",
+                )
+            )
+            verdict = CheckState.FAIL
     if anchors and state.state != "trusted":
         problems.append(
             Problem(

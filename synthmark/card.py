@@ -346,14 +346,16 @@ def _attestation(
             digest_ok=None,
             findings=("not in the dataset: referenced by digest only",),
         )
+    from synthmark.attest.chain import read_envelope_file
+
     try:
-        data = (root / ref.path).read_bytes()
+        data = read_envelope_file(root, ref.path)
     except OSError as exc:
         return AttestationSummary(
             **base,
             present=False,
             digest_ok=None,
-            findings=(f"SM306: envelope cannot be read ({exc.strerror})",),
+            findings=(f"SM306: envelope cannot be read ({exc.strerror or exc})",),
         )
     findings: list[str] = []
     digest_ok = hashlib.sha256(data).hexdigest() == ref.envelope_sha256

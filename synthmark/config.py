@@ -291,5 +291,12 @@ def load_config(
         path, table = found
         if policy is not None:
             table = {k: v for k, v in table.items() if k != "policy"}
+        if config_file is None and "trust" in table:
+            # The trust file is the verifier's decision (spec/attestations.md section 6.6):
+            # a dataset that names its own would vouch for itself.
+            raise ConfigError(
+                f"{path}: `trust` is not taken from a configuration found beside the data",
+                hint="give the verifier's trust file with --trust, or this file with --config",
+            )
         config = apply_table(config, table, str(path), path.parent)
     return config

@@ -161,7 +161,7 @@ class OptionalDependencyError(SynthmarkError):
 class AttestationFormatError(SynthmarkError):
     """An envelope, statement, predicate or trust file is malformed (not a verdict on it)."""
 
-    code = "SMX070"
+    code = "SMX072"
     default_hint = "see spec/attestations.md for the envelope, statement and trust formats"
 
 

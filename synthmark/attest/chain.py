@@ -7,6 +7,7 @@ code (SM30x) so the validator only reports them.
 from __future__ import annotations
 
 import hashlib
+import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +34,24 @@ _RULE_OF_CODE = {
 }
 
 _MAX_ENVELOPE_BYTES = 16 * 1024 * 1024
+
+
+def read_envelope_file(root: Path, relative: str) -> bytes:
+    """Read a referenced envelope: a regular file inside ``root``, at most 16 MiB.
+
+    Raises:
+        OSError: absent, unreadable, not a regular file inside the root, or too large.
+    """
+    path = root.joinpath(*relative.split("/")).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise OSError(f"{relative} leads out of the dataset root")
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise OSError(f"{relative} is not a regular file")
+    with path.open("rb") as handle:
+        data = handle.read(_MAX_ENVELOPE_BYTES + 1)
+    if len(data) > _MAX_ENVELOPE_BYTES:
+        raise OSError(f"{relative} is larger than {_MAX_ENVELOPE_BYTES} bytes")
+    return data
 
 
 @dataclass(frozen=True)
@@ -77,12 +96,10 @@ def check_chain(
                 )
             )
             continue
-        envelope_path = root.joinpath(*ref.path.split("/"))
         try:
-            with envelope_path.open("rb") as handle:
-                data = handle.read(_MAX_ENVELOPE_BYTES + 1)
+            data = read_envelope_file(root, ref.path)
         except OSError as exc:
-            reason = "not found" if isinstance(exc, FileNotFoundError) else exc.strerror
+            reason = "not found" if isinstance(exc, FileNotFoundError) else str(exc)
             findings.append(ChainFinding("SM306", ref.path, f"attestation {reason}"))
             continue
         if hashlib.sha256(data).hexdigest() != ref.envelope_sha256:

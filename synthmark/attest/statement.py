@@ -44,6 +44,8 @@ class Subject(BaseModel):
     def _sha256(self) -> Self:
         if len(self.digest.get("sha256", "")) != 64:
             raise ValueError("every subject needs a 64-hex-digit sha256 digest")
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in self.name):
+            raise ValueError("a subject name must not contain control characters")
         return self
 
 

@@ -114,6 +114,8 @@ class TrustPolicy(_Model):
         ids = [k.key_id for k in self.keys]
         if len(set(ids)) != len(ids):
             raise ValueError("each key_id may appear at most once in keys")
+        for index, pem in enumerate(self.c2pa_trust_anchors_pem):
+            check_certificate_pem(pem.encode("utf-8"), f"c2pa_trust_anchors_pem[{index}]")
         return self
 
     def key(self, key_id: str) -> TrustedKey | None:
@@ -162,6 +164,21 @@ class TrustPolicy(_Model):
                 f"key {key_id[:16]} ({entry.owner}) expired at {entry.not_after.isoformat()}"
             )
         return None
+
+
+def check_certificate_pem(pem: bytes, what: str) -> None:
+    """Raise ValueError unless ``pem`` holds X.509 certificates and nothing else.
+
+    A trust file is shared; a private key pasted into it by mistake must be refused.
+    """
+    from cryptography import x509
+
+    if b"PRIVATE KEY" in pem:
+        raise ValueError(f"{what} contains a private key; give the root certificate only")
+    try:
+        x509.load_pem_x509_certificates(pem)
+    except ValueError as exc:
+        raise ValueError(f"{what} is not a PEM certificate") from exc
 
 
 def parse_trust(data: bytes, *, source: str = "trust file") -> TrustPolicy:

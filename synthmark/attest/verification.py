@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import stat
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -234,12 +235,19 @@ def _check_subject(name: str, expected: str, root: Path, verdict: AttestationVer
         return
     path = root.joinpath(*parts)
     try:
-        actual = file_sha256(path)
+        # Only a regular file inside the root is a subject: a FIFO would block the
+        # verifier, a link could lead out of the root.
+        resolved = path.resolve()
+        inside = resolved.is_relative_to(root.resolve())
+        if not inside or not stat.S_ISREG(resolved.stat().st_mode):
+            verdict.add(SUBJECT_MISSING, f"subject {name} is not a regular file in the root")
+            return
+        actual = file_sha256(resolved)
     except FileNotFoundError:
         verdict.add(SUBJECT_MISSING, f"subject {name} is absent")
         return
-    except OSError as exc:
-        verdict.add(SUBJECT_MISSING, f"subject {name} cannot be read: {exc.strerror}")
+    except (OSError, ValueError) as exc:
+        verdict.add(SUBJECT_MISSING, f"subject {name} cannot be read: {exc}")
         return
     if actual != expected:
         verdict.add(SUBJECT_MISMATCH, f"subject {name} has changed since it was attested")

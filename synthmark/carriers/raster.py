@@ -202,7 +202,9 @@ class RasterFile(CarrierFile):
         Credentials also carries the record inside its C2PA manifest (spec/parts/c2pa.md).
         """
         state = self._credentials()
-        return state.record_json if state is not None else None
+        if state is None or state.state == "invalid":
+            return None  # only a validating manifest vouches for its content (c2pa.md §4)
+        return state.record_json
 
     def standard_label(self, *, evidence: bool = True) -> StandardLabel:
         """Read the C2PA ``c2pa.created`` digitalSourceType, the raster formats' standard

@@ -136,13 +136,15 @@ def verify(
 
     from synthmark.attest import load_trust, verify_attestation
     from synthmark.cli import EXIT_FINDINGS, exit_with
-    from synthmark.errors import InputNotFoundError, InputUnreadableError
+    from synthmark.errors import InputNotFoundError, InputUnreadableError, UsageError
     from synthmark.vocab import LifecycleStage
 
     trust = load_trust(trust_path)
     now = None
     if at_time is not None:
         now = at_time if at_time.tzinfo else at_time.replace(tzinfo=UTC)
+        if now.year >= 9999:
+            raise UsageError("--at must be before the year 9999")
     results = []
     for path in envelopes:
         try:
@@ -298,7 +300,15 @@ def trust_cmd(
     if required:
         obj["required_stages"] = list(dict.fromkeys([*obj.get("required_stages", []), *required]))
     if c2pa_anchor is not None:
-        pem = c2pa_anchor.read_text("ascii")
+        from synthmark.attest.trust import check_certificate_pem
+        from synthmark.errors import ConfigError
+
+        try:
+            raw = c2pa_anchor.read_bytes()
+            check_certificate_pem(raw, str(c2pa_anchor))
+            pem = raw.decode("ascii")
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--c2pa-anchor: {exc}", path=c2pa_anchor) from exc
         anchors = obj.get("c2pa_trust_anchors_pem", [])
         if pem not in anchors:
             anchors.append(pem)

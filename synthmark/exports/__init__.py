@@ -233,15 +233,17 @@ def _attestation(root: Path, reference: AttestationReference) -> ExportAttestati
 
     if reference.path is None:
         return None
+    from synthmark.attest.chain import read_envelope_file
+
     path = root / reference.path
     try:
-        data = path.read_bytes()
+        data = read_envelope_file(root, reference.path)
     except FileNotFoundError as exc:
         raise InputNotFoundError(
             "attestation referenced by the manifest is missing", path=path
         ) from exc
     except OSError as exc:
-        raise InputUnreadableError(f"cannot read: {exc.strerror}", path=path) from exc
+        raise InputUnreadableError(f"cannot read: {exc.strerror or exc}", path=path) from exc
     if hashlib.sha256(data).hexdigest() != reference.envelope_sha256:
         raise AttestationFormatError(
             "attestation envelope differs from the SHA-256 the manifest references",

@@ -25,6 +25,7 @@ What is written into the output folder ``DIR``:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -347,19 +348,27 @@ def _place(src: Path, dest: Path, link: LinkMode) -> None:
     from synthmark._atomic import atomic_writer
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if link == "symlink":
-        if dest.is_symlink() or dest.exists():
-            dest.unlink()
-        dest.symlink_to(src.resolve())
-        return
-    if link == "hardlink":
-        if dest.is_symlink() or dest.exists():
-            dest.unlink()
+    if dest.exists() and os.path.samefile(src, dest):
+        return  # already the same file: unlinking it first would lose the source
+    if link in ("symlink", "hardlink"):
+        # Make the link under a temporary name, then rename over dest: an existing dest is
+        # replaced only once its replacement exists.
+        temp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
         try:
-            os.link(src, dest)
+            if link == "symlink":
+                temp.symlink_to(src.resolve())
+            else:
+                os.link(src, temp)
+            os.replace(temp, dest)
             return
         except OSError:
-            pass  # another file system: fall back to copying
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            if link == "symlink":
+                raise
+            # Hard links cannot cross file systems: fall back to copying.
     with src.open("rb") as reader, atomic_writer(dest) as writer:
         shutil.copyfileobj(reader, writer, 1 << 20)
 
@@ -460,8 +469,10 @@ def export_bids(
         raise OutputExistsError("BIDS output exists and is not a folder", path=dest)
     if dest.is_dir() and any(dest.iterdir()) and not overwrite:
         raise OutputExistsError("BIDS output folder is not empty", path=dest)
-    if dest.resolve() == source.root.resolve():
-        raise UsageError("the BIDS output folder must differ from the dataset root")
+    out, root = dest.resolve(), source.root.resolve()
+    if out == root or out.is_relative_to(root) or root.is_relative_to(out):
+        # Overlapping folders would let a placed file replace (or link to) its own source.
+        raise UsageError("the BIDS output folder must not contain, or lie inside, the dataset root")
     planned, skipped = _plan(source, mapping)
     dest.mkdir(parents=True, exist_ok=True)
     subjects: set[str] = set()

@@ -171,7 +171,7 @@ RULES: tuple[Rule, ...] = (
         "`--policy publish` on a manifest that references no `model_evaluation` attestation.",
         "Sign the stage with `synthmark attest sign`, reference the envelope from the "
         "manifest (`synthmark manifest build --attestation STAGE=FILE`), and give the "
-        "validator the trust file (`--trust` or `trust` in synthmark.toml).",
+        "validator the trust file (`--trust`; never from a config file inside the dataset).",
         "attestations 9",
         needs_manifest=True,
     ),

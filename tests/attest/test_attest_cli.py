@@ -111,7 +111,7 @@ def test_usage_and_input_errors(
     Path("s.bin").write_bytes(b"x")
     args = ["attest", "sign", "deployment", "--subject", "s.bin", "--key", "k.pem"]
     assert main([*args, "--predicate", "bad.json", "-o", "e.json"]) == 2
-    assert "SMX070" in capsys.readouterr().err
+    assert "SMX072" in capsys.readouterr().err
     Path("wrong.json").write_text(json.dumps({"attester": "nobody"}))
     assert main([*args, "--predicate", "wrong.json", "-o", "e.json"]) == 2
     assert not Path("e.json").exists()
@@ -129,3 +129,59 @@ def test_x509_keygen_makes_a_dev_chain(tmp_path: Path, capsys: pytest.CaptureFix
     assert "development" in capsys.readouterr().out
     assert stat.S_IMODE(os.stat(tmp_path / "ca" / "leaf.key").st_mode) == 0o600
     assert main(["keygen", "--type", "x509", "-o", str(tmp_path / "ca")]) == 2
+
+
+def test_trust_refuses_private_keys_and_non_certificates_as_c2pa_anchors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trust = str(tmp_path / "trust.json")
+    assert main(["keygen", "--type", "x509", "-o", str(tmp_path / "ca")]) == 0
+    assert main(["attest", "trust", trust, "--c2pa-anchor", str(tmp_path / "ca" / "leaf.key")]) == 2
+    (tmp_path / "junk.pem").write_bytes(bytes(range(256)))
+    assert main(["attest", "trust", trust, "--c2pa-anchor", str(tmp_path / "junk.pem")]) == 2
+    assert not Path(trust).exists()
+    assert main(["attest", "trust", trust, "--c2pa-anchor", str(tmp_path / "ca" / "root.pem")]) == 0
+    obj = json.loads(Path(trust).read_bytes())
+    obj["c2pa_trust_anchors_pem"].append("garbage")
+    Path(trust).write_text(json.dumps(obj))
+    capsys.readouterr()
+    assert main(["attest", "verify", trust, "--trust", trust]) == 2
+    assert "SMX002" in capsys.readouterr().err
+
+
+def test_subject_names_with_control_characters_and_far_future_times(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["keygen", "--type", "ed25519", "-o", "k.pem"]) == 0
+    Path("w.bin").write_bytes(b"w")
+    sign = ["attest", "sign", "model_evaluation", "--predicate", str(PREDICATE)]
+    assert main([*sign, "--subject", "w.bin", "--key", "k.pem", "-o", "e.json"]) == 0
+    assert (
+        main(
+            [
+                "attest",
+                "trust",
+                "t.json",
+                "--add-key",
+                "k.pub.pem",
+                "--owner",
+                "O",
+                "--scope",
+                "model_evaluation",
+            ]
+        )
+        == 0
+    )
+    envelope = json.loads(Path("e.json").read_bytes())
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    statement["subject"][0]["name"] = "\x00bad"
+    envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+    Path("nul.json").write_text(json.dumps(envelope))
+    capsys.readouterr()
+    assert main(["attest", "verify", "nul.json", "--trust", "t.json", "--subject-root", "."]) == 1
+    assert "SMA002" in capsys.readouterr().out
+    args = ["attest", "verify", "e.json", "--trust", "t.json", "--at", "9999-12-31T23:59:59Z"]
+    assert main(args) == 2

@@ -218,3 +218,30 @@ def test_cli_stamp_signs_and_c2pa(tmp_path: Path, material: dict[str, Path]) -> 
         )
         == 0
     )
+
+
+def test_soft_binding_naming_another_watermark_fails(
+    tmp_path: Path, material: dict[str, Path]
+) -> None:
+    from synthmark.content_credentials import embed_credentials
+    from synthmark.records import canonical_json
+
+    out = _stamp_png(tmp_path, material)
+    record = load_record(RECORD)
+    stamped = verify(out).record_id
+    assert stamped is not None
+    from synthmark.api import read_record
+
+    found = read_record(out).record
+    forged = embed_credentials(
+        out.read_bytes(),
+        "image/png",
+        canonical_json(found),
+        record.digital_source_type.value,
+        load_signing_identity(material["chain"], material["leaf"]),
+        watermark=("0123456789abcdef", "deadbeefdeadbeef"),
+    )
+    out.write_bytes(forged)
+    result = verify(out)
+    assert result.credentials == "fail"
+    assert "SMV015" in [p.code for p in result.problems]

@@ -109,5 +109,12 @@ def test_publish_policy_requires_attested_stages_and_reads_trust_from_config(
     report = json.loads(capsys.readouterr().out)
     missing = [f for f in report["findings"] if f["code"] == "SM301"]
     assert len(missing) == 4
+    # The dataset cannot choose the trust file that judges it (attestations 6.6) ...
     (copy / "synthmark.toml").write_text(f'trust = "{trust}"\npolicy = "research"\n')
-    assert main(["validate", str(copy), "-q"]) == 0
+    assert main(["validate", str(copy), "-q"]) == 2
+    assert "SMX002" in capsys.readouterr().err
+    # ... but the verifier may name a configuration explicitly.
+    config = tmp_path / "verifier.toml"
+    config.write_text(f'trust = "{trust}"\npolicy = "research"\n')
+    (copy / "synthmark.toml").unlink()
+    assert main(["validate", str(copy), "-q", "--config", str(config)]) == 0

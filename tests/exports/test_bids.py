@@ -176,3 +176,14 @@ def test_all_real_dataset_is_raw_and_valid(tmp_path: Path) -> None:
     )
     done = _bids_validator(out)
     assert done.returncode == 0, done.stdout[-4000:]
+
+
+def test_output_overlapping_the_dataset_is_refused(export_dataset: Path, tmp_path: Path) -> None:
+    # A BIDS folder around (or inside) the dataset could link or copy a file onto itself.
+    before = sorted(p.name for p in export_dataset.rglob("*"))
+    inside = export_dataset / "bids-out"
+    assert main(["manifest", "export", str(export_dataset), "--bids", str(inside)]) == 2
+    parent = export_dataset.parent
+    args = ["manifest", "export", str(export_dataset), "--bids", str(parent), "--overwrite"]
+    assert main([*args, "--link", "hardlink"]) == 2
+    assert sorted(p.name for p in export_dataset.rglob("*")) == before
