@@ -432,7 +432,7 @@ def _spread(items: list[Any], count: int) -> list[Any]:
 def _thumbnail(path: Path) -> bytes:
     from synthmark.carriers import open_image
     from synthmark.slices import slice_view
-    from synthmark.validation import _thumbnail as thumbnail_png
+    from synthmark.validation import thumbnail_png
 
     return thumbnail_png(slice_view(open_image(path).pixels()).stack)
 

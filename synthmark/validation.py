@@ -378,7 +378,7 @@ def _inspect(item: WalkItem, settings: _Settings) -> FileFacts:
     facts["watermark"] = watermark
     synthetic = facts.get("synthetic") is True or label.synthetic is True
     if settings.thumbnails and (synthetic or watermark.detected or settings.real_thumbnails):
-        facts["thumbnail_png"] = _thumbnail(view.stack)
+        facts["thumbnail_png"] = thumbnail_png(view.stack)
     return FileFacts(**facts)
 
 
@@ -401,7 +401,7 @@ def _detect(stack: Any, channel_axis: int | None, settings: _Settings) -> Waterm
     )
 
 
-def _thumbnail(stack: Any) -> bytes:
+def thumbnail_png(stack: Any) -> bytes:
     import numpy as np
     from PIL import Image
 
