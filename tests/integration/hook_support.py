@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+# The venv's tools first: the hooks find synthmark (and datalad, dvc) on PATH.
+SEARCH_PATH = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def isolated_env(tmp: Path, tool_prefix: str, **extra: str) -> dict[str, str]:
+    """An environment with its own HOME, caches and git identity, and no inherited
+    ``GIT_*`` or ``<tool_prefix>*`` variables, so the user's configuration cannot leak in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", tool_prefix))}
+    home = tmp / "home"
+    home.mkdir(exist_ok=True)
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_CACHE_HOME=str(tmp / "xdg-cache"),
+        SYNTHMARK_CACHE_DIR=str(tmp / "synthmark-cache"),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.org",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.org",
+        PATH=SEARCH_PATH,
+        NO_COLOR="1",
+        **extra,
+    )
+    return env
 
 
 def run_tool(

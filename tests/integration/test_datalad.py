@@ -8,14 +8,13 @@ scan with its labels stripped is refused (SM501) and nothing is committed.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.integration.hook_support import make_hook_scans, run_tool
+from tests.integration.hook_support import SEARCH_PATH, isolated_env, make_hook_scans, run_tool
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "validators" / "datalad"
@@ -23,33 +22,12 @@ HOOK = RECIPE / "synthmark_pre_commit.py"
 SYNTHMARK = Path(sys.executable).parent / "synthmark"
 
 
-def _search_path() -> str:
-    # The venv's synthmark and datalad first (the hook finds synthmark on PATH).
-    return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-
-
 def _datalad() -> str | None:
-    return shutil.which("datalad", path=_search_path())
+    return shutil.which("datalad", path=SEARCH_PATH)
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "DATALAD_"))}
-    home = tmp / "home"
-    home.mkdir(exist_ok=True)
-    env.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        XDG_CACHE_HOME=str(tmp / "xdg-cache"),
-        SYNTHMARK_CACHE_DIR=str(tmp / "synthmark-cache"),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="t",
-        GIT_AUTHOR_EMAIL="t@example.org",
-        GIT_COMMITTER_NAME="t",
-        GIT_COMMITTER_EMAIL="t@example.org",
-        PATH=_search_path(),
-        NO_COLOR="1",
-    )
-    return env
+    return isolated_env(tmp, "DATALAD_")
 
 
 _run = run_tool

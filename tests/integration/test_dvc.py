@@ -9,42 +9,27 @@ that also holds a synthetic scan with its labels stripped is refused (SM501).
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.integration.hook_support import make_hook_scans, run_tool
+from tests.integration.hook_support import SEARCH_PATH, isolated_env, make_hook_scans, run_tool
 
 REPO = Path(__file__).resolve().parents[2]
 HOOK = REPO / "validators" / "dvc" / "synthmark_dvc_hook.py"
 BIN = Path(sys.executable).parent
 SYNTHMARK = BIN / "synthmark"
-SEARCH_PATH = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "DVC_"))}
-    home = tmp / "home"
-    home.mkdir(exist_ok=True)
-    env.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        XDG_CACHE_HOME=str(tmp / "xdg-cache"),
-        SYNTHMARK_CACHE_DIR=str(tmp / "synthmark-cache"),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="t",
-        GIT_AUTHOR_EMAIL="t@example.org",
-        GIT_COMMITTER_NAME="t",
-        GIT_COMMITTER_EMAIL="t@example.org",
+    return isolated_env(
+        tmp,
+        "DVC_",
         DVC_NO_ANALYTICS="1",  # no usage report over the network
         DVC_SITE_CACHE_DIR=str(tmp / "dvc-site-cache"),
-        PATH=SEARCH_PATH,
-        NO_COLOR="1",
     )
-    return env
 
 
 _run = run_tool
