@@ -592,7 +592,7 @@ def verify(
     result["label"] = _label_state(label, record, problems)
     # (7) signatures: the record's embedded signature and, on PNG/JPEG, C2PA credentials.
     result["signature"] = _signature_state(record, trust, problems)
-    result["credentials"] = _credentials_state(path, record, trust, problems)
+    result["credentials"] = _credentials_state(image, record, trust, problems)
     # (8) detect the watermark and compare it with the record's descriptor.
     if check_watermark:
         result["watermark"] = _watermark_state(image, record, watermark_keys, fpr, problems)
@@ -619,26 +619,31 @@ def _signature_state(
 
 
 def _credentials_state(
-    path: Path, record: SynthmarkRecord | None, trust: TrustPolicy | None, problems: list[Problem]
+    image: CarrierFile,
+    record: SynthmarkRecord | None,
+    trust: TrustPolicy | None,
+    problems: list[Problem],
 ) -> CheckState:
     """C2PA state of a PNG/JPEG: read and validated with c2pa-python (spec/parts/c2pa.md)."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(16)
-    except OSError:
-        return CheckState.NOT_CHECKED
-    mime = credentials_mime(head)
-    if mime is None:
-        return CheckState.NOT_CHECKED
-    from synthmark.content_credentials import read_credentials
+    from synthmark.carriers.raster import RasterFile
 
+    if not isinstance(image, RasterFile):
+        return CheckState.NOT_CHECKED
     anchors = b"".join(p.encode("ascii") for p in trust.c2pa_trust_anchors_pem) if trust else b""
     try:
-        state = read_credentials(path.read_bytes(), mime, trust_anchors_pem=anchors or None)
+        # The carrier has read the store already (only when a cheap scan found one); trust
+        # anchors change the verdict, so then it is validated once more against them.
+        state = image.credentials()
+        if state is not None and anchors:
+            from synthmark.content_credentials import read_credentials
+
+            data = image.path.read_bytes()
+            mime = credentials_mime(data) or "image/png"
+            state = read_credentials(data, mime, trust_anchors_pem=anchors)
     except (SynthmarkError, OSError) as exc:
         problems.append(Problem(CREDENTIALS_INVALID, f"C2PA credentials unreadable: {exc}"))
         return CheckState.FAIL
-    if not state.present:
+    if state is None or not state.present:
         return CheckState.ABSENT
     if state.state == "invalid":
         codes = ", ".join(state.failure_codes) or "invalid"

@@ -246,18 +246,15 @@ def _signature_facts(record: Any, settings: _Settings) -> dict[str, Any]:
     return {"signature": state.state, "signature_message": state.message or None}
 
 
-def _credentials_facts(image: Any, path: Path, record: Any, settings: _Settings) -> dict[str, Any]:
-    # Only PNG/JPEG that carry a C2PA store (the carrier found one cheaply) are parsed.
-    if image.format_name != "raster" or image._credentials() is None:
-        return {}
+def _credentials_facts(image: Any, record: Any, settings: _Settings) -> dict[str, Any]:
     from synthmark.api import CheckState, Problem, _credentials_state
 
     problems: list[Problem] = []
-    state = _credentials_state(path, record, _trust(settings), problems)
-    errors = [p.message for p in problems if p.severity == "error"]
+    state = _credentials_state(image, record, _trust(settings), problems)
     if state == CheckState.FAIL:
+        errors = [p.message for p in problems if p.severity == "error"]
         return {"credentials": "fail", "credentials_message": "; ".join(errors) or None}
-    return {"credentials": "pass"}
+    return {"credentials": "pass"} if state == CheckState.PASS else {}
 
 
 def _init_worker(settings: _Settings) -> None:
@@ -356,7 +353,7 @@ def _inspect(item: WalkItem, settings: _Settings) -> FileFacts:
         facts.update(record_facts)
         if record is not None and record.signature is not None:
             facts.update(_signature_facts(record, settings))
-    facts.update(_credentials_facts(image, item.path, record, settings))
+    facts.update(_credentials_facts(image, record, settings))
     if settings.header_only:
         return FileFacts(**facts)
     from synthmark.binding import digest_pixels

@@ -201,7 +201,7 @@ class RasterFile(CarrierFile):
         Raster records always live in the sidecar too; a PNG/JPEG stamped with Content
         Credentials also carries the record inside its C2PA manifest (spec/parts/c2pa.md).
         """
-        state = self._credentials()
+        state = self.credentials()
         if state is None or state.state == "invalid":
             return None  # only a validating manifest vouches for its content (c2pa.md §4)
         return state.record_json
@@ -210,7 +210,7 @@ class RasterFile(CarrierFile):
         """Read the C2PA ``c2pa.created`` digitalSourceType, the raster formats' standard
         synthetic-origin field; absent (``None``) without valid credentials."""
         del evidence  # the verdict and its evidence come from the same assertion
-        state = self._credentials()
+        state = self.credentials()
         if state is None or state.state == "invalid" or state.digital_source_type is None:
             return StandardLabel(synthetic=None)
         from synthmark.vocab import SYNTHETIC_SOURCE_TYPES, DigitalSourceType
@@ -224,9 +224,12 @@ class RasterFile(CarrierFile):
             evidence=(f"C2PA digitalSourceType={source.term}",),
         )
 
-    def _credentials(self) -> CredentialsState | None:
-        # Parsing C2PA needs the whole file and a native library: only when a cheap scan of
-        # the chunk/segment headers finds a manifest store.
+    def credentials(self) -> CredentialsState | None:
+        """The file's C2PA state without trust anchors, or None when it has no C2PA store.
+
+        Parsed once and remembered; only when a cheap scan of the chunk/segment headers
+        finds a store, since parsing needs the whole file and a native library.
+        """
         if not hasattr(self, "_credentials_cache"):
             self._credentials_cache: CredentialsState | None = None
             mime = {"PNG": "image/png", "JPEG": "image/jpeg"}.get(self.image_format)
