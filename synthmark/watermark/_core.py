@@ -564,15 +564,34 @@ def _slice_z(best: _Best) -> list[float]:
     return [float(v) for v in vals.cpu()]
 
 
+def _aligned_support(spectrum: torch.Tensor, k: int, f: int) -> torch.Tensor:
+    """1 where the aligned tile spectrum holds a coefficient of ``spectrum``, else 0 (spec 5.10).
+
+    A scale hypothesis leaves tile coefficients at exactly zero (above the input's Nyquist
+    limit). After the round trip through the spatial tile they come back as float rounding
+    noise, which whitening would turn into unit-magnitude terms of random phase: noise in
+    the soft bits that differs between CPUs. A D4 element only permutes magnitudes, so the
+    support is carried through the same transform as an indicator and kept where it is 1.
+    """
+    present = (spectrum.abs() > 0).to(torch.float32)
+    if bool(present.all()):
+        return present
+    size = (spectrum.shape[-2], spectrum.shape[-2])
+    moved = invert_d4(torch.fft.irfft2(present.to(spectrum.dtype), s=size), k, f)
+    support: torch.Tensor = torch.fft.rfft2(moved).abs() > 0.5
+    return support.to(torch.float32)
+
+
 def _decode(best: _Best) -> Payload | None:
     assert best.spectra is not None and best.key is not None
     device = best.spectra.device
     bank = carrier_bank(best.key.secret, best.tile, str(device))
     k, f = D4[best.g]
-    tile = torch.fft.irfft2(best.spectra.sum(dim=0), s=(best.tile, best.tile))
+    summed = best.spectra.sum(dim=0)
+    tile = torch.fft.irfft2(summed, s=(best.tile, best.tile))
     aligned = torch.roll(tile, shifts=(-best.shift[0], -best.shift[1]), dims=(-2, -1))
     aligned = invert_d4(aligned, k, f)
-    y = _whiten(torch.fft.rfft2(aligned))
+    y = _whiten(torch.fft.rfft2(aligned)) * _aligned_support(summed, k, f)
     vals = (torch.conj(bank.payload) * y)[bank.pay_ky, bank.pay_kx].real
     soft = torch.zeros(CODE_BITS, device=device).index_add_(0, bank.pay_bit, vals)
     return decode_payload(
