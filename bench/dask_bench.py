@@ -40,9 +40,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from validate_bench import make_full_set, make_header_set  # noqa: E402
 
-from synthmark.config import ValidateConfig  # noqa: E402
-from synthmark.distributed import DaskExecutor, validate_distributed  # noqa: E402
-from synthmark.validation import validate  # noqa: E402
+from synthmark.validation.config import ValidateConfig  # noqa: E402
+from synthmark.validation.dask import DaskExecutor, validate_distributed  # noqa: E402
+from synthmark.validation.engine import validate  # noqa: E402
 
 HEADER_SHARD = 200
 FULL_SHARD = 25

@@ -11,7 +11,7 @@ same ``--senders`` processes (one association each) to
 
 * ``baseline``: a plain pynetdicom storage SCP whose handler writes the file and says
   Success (no validation, no fsync);
-* ``store``: ``synthmark.gateway.Gateway`` with ``store`` and ``quarantine`` folders;
+* ``store``: ``synthmark.serve.dicom.Gateway`` with ``store`` and ``quarantine`` folders;
 * ``forward``: the gateway forwarding to a second plain storage SCP (in its own process,
   as the next hop would be on its own machine).
 
@@ -63,7 +63,7 @@ def make_instances(folder: Path, count: int) -> list[Instance]:
 
     from synthmark.api import stamp
     from synthmark.demo import strip_dicom_labels
-    from synthmark.records import parse_record
+    from synthmark.record.parsing import parse_record
     from synthmark.watermark import PUBLIC_DETECTION_KEY
 
     source = Path(str(get_testdata_file("CT_small.dcm", download=False)))
@@ -213,7 +213,7 @@ class NextHop:
 def run_mode(
     mode: str, instances: list[Instance], warmup: list[Instance], senders: int, work: Path
 ) -> dict[str, Any]:
-    from synthmark.gateway import ForwardTarget, Gateway, GatewayConfig
+    from synthmark.serve.dicom import ForwardTarget, Gateway, GatewayConfig
 
     store, quarantine, downstream = work / "store", work / "quarantine", work / "downstream"
     for folder in (store, quarantine, downstream):

@@ -204,7 +204,7 @@ def _bare_headers(paths: list[str]) -> int:
 
 def _bare_full(paths: list[str]) -> int:
     from synthmark.carriers import open_image
-    from synthmark.marking import detect_content
+    from synthmark.watermark.content import detect_content
 
     _single_thread()
     for p in paths:
@@ -238,8 +238,8 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def _validate(root: Path, **config: Any) -> tuple[float, Any]:
-    from synthmark.config import ValidateConfig
-    from synthmark.validation import validate
+    from synthmark.validation.config import ValidateConfig
+    from synthmark.validation.engine import validate
 
     return _timed(lambda: validate([root], ValidateConfig(**config)))
 
@@ -296,7 +296,7 @@ def bench_header(root: Path, paths: list[Path], repeat: int) -> list[str]:
 
 def bench_full(root: Path, paths: list[Path], repeat: int) -> list[str]:
     from synthmark.carriers import open_image
-    from synthmark.marking import detect_content
+    from synthmark.watermark.content import detect_content
 
     n = len(paths)
     mp = 512 * 512 * n / 1e6

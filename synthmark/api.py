@@ -9,41 +9,57 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from synthmark.binding import PixelDigest, digest_pixels
-from synthmark.carriers import Acknowledgment, CarrierFile, StandardLabel, open_image
+from synthmark.carriers import CarrierFile, StandardLabel, acknowledgment_for, open_image
+from synthmark.carriers.sidecar import sidecar_path, write_sidecar
 from synthmark.errors import (
     OutputExistsError,
-    RecordInvalidError,
     RecordMissingError,
-    RecordParseError,
-    SynthmarkError,
     UsageError,
     WriteFailedError,
 )
-from synthmark.record import (
+from synthmark.inspect import (
+    BINDING_ABSENT,
+    BINDING_MISMATCH,
+    LABEL_CONTRADICTS_RECORD,
+    NO_RECORD,
+    RECORD_INVALID,
+    RECORD_SIGNATURE_INVALID,
+    RECORD_SIGNER_UNTRUSTED,
+    RECORD_UNPARSEABLE,
+    SIDECAR_DISAGREES,
+    UNKNOWN_SPEC_VERSION,
+    WATERMARK_MISSING,
+    WATERMARK_PAYLOAD_MISMATCH,
+    WATERMARK_UNACKNOWLEDGED,
+    CheckState,
+    Inspection,
+    InspectOptions,
+    Problem,
+    RecordSource,
+    inspect_file,
+    locate_record,
+)
+from synthmark.record.models import (
     SPEC_VERSION,
     ContentBinding,
     Derivation,
     SynthmarkRecord,
     WatermarkDescriptor,
 )
-from synthmark.records import canonical_json, parse_record
-from synthmark.sidecar import read_sidecar, sidecar_path, write_sidecar
-from synthmark.vocab import DerivationOperation
+from synthmark.record.parsing import canonical_json, parse_record
+from synthmark.record.vocab import DerivationOperation
 
 if TYPE_CHECKING:
-    from synthmark.attest import SigningKey, TrustPolicy
-    from synthmark.content_credentials import SigningIdentity
+    from synthmark.carriers.c2pa import SigningIdentity
+    from synthmark.provenance import SigningKey, TrustPolicy
     from synthmark.watermark import WatermarkKey
-
-RecordSource = Literal["embedded", "sidecar"]
 
 
 @dataclass(frozen=True)
@@ -61,23 +77,6 @@ class FoundRecord:
     sidecar_disagrees: bool = False
 
 
-def _locate(image: CarrierFile, path: Path) -> tuple[bytes | None, RecordSource | None, bool]:
-    # (2) embedded first, then the sidecar; report disagreement, use the embedded one.
-    embedded = image.read_record()
-    side = read_sidecar(path)
-    if embedded is not None:
-        disagrees = side is not None and side != embedded
-        if disagrees and side is not None:
-            try:
-                disagrees = parse_record(side) != parse_record(embedded)
-            except SynthmarkError:
-                disagrees = True
-        return embedded, "embedded", disagrees
-    if side is not None:
-        return side, "sidecar", False
-    return None, None, False
-
-
 def read_record(path: Path | str) -> FoundRecord:
     """Read and validate the record a file carries (embedded, else its sidecar).
 
@@ -88,7 +87,7 @@ def read_record(path: Path | str) -> FoundRecord:
     """
     path = Path(path)
     image = open_image(path)
-    data, source, disagrees = _locate(image, path)
+    data, source, disagrees = locate_record(image, path)
     if data is None or source is None:
         raise RecordMissingError("no synthmark record (embedded or sidecar)", path=path)
     return FoundRecord(parse_record(data, path=path), source, disagrees)
@@ -98,36 +97,6 @@ def digest_file(path: Path | str) -> PixelDigest:
     """Compute the content binding digests of a file's decoded pixels (spec section 6)."""
     path = Path(path)
     return digest_pixels(open_image(path).pixels())
-
-
-def _acknowledgment(record: SynthmarkRecord) -> Acknowledgment:
-    generator = record.generator
-    if record.synthetic:
-        made_by = f" by {generator.name} {generator.version}" if generator else ""
-        summary = (
-            f"SYNTHETIC image ({record.digital_source_type.term}){made_by}; "
-            f"not a real patient acquisition; synthmark record {record.record_id}"
-        )
-    else:
-        summary = f"Real acquisition; synthmark record {record.record_id}"
-    sources: tuple[str, ...] = ()
-    if generator is not None:
-        sources = tuple(
-            s.dicom_sop_instance_uid
-            for s in generator.conditioning.sources
-            if s.dicom_sop_instance_uid is not None
-        )
-    return Acknowledgment(
-        synthetic=record.synthetic,
-        source_type=record.digital_source_type.value,
-        record_id=str(record.record_id),
-        summary=summary,
-        generator_manufacturer=generator.manufacturer if generator else None,
-        generator_name=generator.name if generator else None,
-        generator_version=generator.version if generator else None,
-        created=record.created,
-        source_instance_uids=sources,
-    )
 
 
 @dataclass(frozen=True)
@@ -237,7 +206,12 @@ def stamp(
         content = dataclasses.replace(content, array=new_pixels)
     watermark_note: str | None = None
     if watermark is not None:
-        from synthmark.marking import WATERMARK_SCHEME, detect_content, embed_content, payload_for
+        from synthmark.watermark.content import (
+            WATERMARK_SCHEME,
+            detect_content,
+            embed_content,
+            payload_for,
+        )
 
         marked = embed_content(content, watermark, payload_for(record.record_id), strength=strength)
         marked_content = dataclasses.replace(content, array=marked)
@@ -261,7 +235,7 @@ def stamp(
                 f"not watermarked: the mark would not be detectable in this image at strength "
                 f"{strength} (z = {check.z:.1f}; too small or too noisy)"
             )
-    from synthmark.marking import is_jpeg, write_jpeg
+    from synthmark.watermark.content import is_jpeg, write_jpeg
 
     pixels_changed = new_pixels is not None
     if new_pixels is not None and is_jpeg(image):
@@ -280,12 +254,14 @@ def stamp(
         }
     )
     if sign_keys:
-        from synthmark.attest import sign_record_object
+        from synthmark.provenance import sign_record_object
 
         unsigned = bound.model_dump(mode="json", exclude_none=True, exclude={"signature"})
         bound = SynthmarkRecord.model_validate(sign_record_object(unsigned, list(sign_keys)))
     record_json = canonical_json(bound)
-    image.write(target, record_json=record_json, ack=_acknowledgment(bound), new_pixels=new_pixels)
+    image.write(
+        target, record_json=record_json, ack=acknowledgment_for(bound), new_pixels=new_pixels
+    )
     if new_pixels is not None:
         # Re-encoded pixels are read back so the binding is proven against what is on disk.
         on_disk = digest_pixels(open_image(target).pixels())
@@ -316,21 +292,12 @@ def stamp(
     )
 
 
-def credentials_mime(head: bytes) -> str | None:
-    """The C2PA media type of a PNG or JPEG by its magic bytes; None for other formats."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    return None
-
-
 def _embed_credentials(
     target: Path, record_json: bytes, record: SynthmarkRecord, identity: SigningIdentity
 ) -> tuple[bool, str | None]:
     """Add C2PA Content Credentials to a stamped PNG/JPEG, last: they hash the file bytes."""
-    from synthmark._atomic import atomic_write_bytes
-    from synthmark.content_credentials import embed_credentials
+    from synthmark.carriers.atomic import atomic_write_bytes
+    from synthmark.carriers.c2pa import credentials_mime, embed_credentials
 
     data = target.read_bytes()
     mime = credentials_mime(data)
@@ -385,24 +352,6 @@ def _derive(
     data = template.model_dump(mode="python", exclude={"binding", "watermark"})
     data.update(update)
     return SynthmarkRecord.model_validate(data)
-
-
-class CheckState(StrEnum):
-    """Outcome of one verification step."""
-
-    PASS = "pass"  # noqa: S105 - a verification state, not a password
-    FAIL = "fail"
-    ABSENT = "absent"
-    NOT_CHECKED = "not_checked"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A reason a file does not verify (or a warning), with a stable code."""
-
-    code: str
-    message: str
-    severity: Literal["error", "warning"] = "error"
 
 
 @dataclass(frozen=True)
@@ -474,25 +423,6 @@ class Verification:
         }
 
 
-# Verification problem codes (stable; documented in spec section 9).
-NO_RECORD = "SMV001"
-RECORD_INVALID = "SMV002"
-RECORD_UNPARSEABLE = "SMV003"
-BINDING_MISMATCH = "SMV004"
-BINDING_ABSENT = "SMV005"
-LABEL_CONTRADICTS_RECORD = "SMV006"
-SIDECAR_DISAGREES = "SMV007"
-UNKNOWN_SPEC_VERSION = "SMV008"
-WATERMARK_MISSING = "SMV009"
-WATERMARK_UNACKNOWLEDGED = "SMV010"
-WATERMARK_PAYLOAD_MISMATCH = "SMV011"
-RECORD_SIGNATURE_INVALID = "SMV012"
-RECORD_SIGNER_UNTRUSTED = "SMV013"
-CREDENTIALS_INVALID = "SMV014"
-CREDENTIALS_CONTRADICT_RECORD = "SMV015"
-CREDENTIALS_SIGNER_UNTRUSTED = "SMV016"
-
-
 def verify(
     path: Path | str,
     *,
@@ -505,110 +435,97 @@ def verify(
 
     ``watermark_keys`` are tried in addition to the public detection key. ``trust`` decides
     which record signers and C2PA certificate roots are trusted (spec/attestations.md).
+    The steps run once, in :func:`synthmark.inspect.inspect_file`; this turns their facts
+    into a verdict.
 
     Unreadable or corrupt files are *not* raised: they come back as a failed
     :class:`Verification` whose problem carries the error's code, so a batch goes on.
     """
     path = Path(path)
+    facts = inspect_file(
+        path,
+        InspectOptions(
+            watermark_keys=tuple(watermark_keys or ()),
+            fpr=fpr,
+            trust=trust,
+            detect_watermark=check_watermark,
+        ),
+    )
+    return verdict(facts, check_watermark=check_watermark)
+
+
+def verdict(facts: Inspection, *, check_watermark: bool = True) -> Verification:
+    """The :class:`Verification` that the facts of one inspection amount to."""
+    path = facts.path
+    if facts.error is not None and facts.format is None:
+        return Verification(path, problems=(facts.error,))
     problems: list[Problem] = []
-    # (1) identify the format by content.
-    try:
-        image = open_image(path)
-    except SynthmarkError as exc:
-        return Verification(path, problems=(Problem(exc.code, exc.message),))
-    result: dict[str, object] = {"format": image.format_name}
-    try:
-        label = image.standard_label()
-        result["standard_label"] = label.synthetic
-        # (2) locate the record.
-        data, source, disagrees = _locate(image, path)
-    except SynthmarkError as exc:
-        problems.append(Problem(exc.code, exc.message))
-        return Verification(path, problems=tuple(problems), **result)  # type: ignore[arg-type]
-    if data is None:
+    label = facts.standard_label
+    result: dict[str, Any] = {
+        "format": facts.format,
+        "standard_label": label.synthetic if label is not None else None,
+    }
+    if facts.error is not None:
+        return Verification(path, problems=(facts.error,), **result)
+    if not facts.record_present:
         problems.append(Problem(NO_RECORD, "no synthmark record (embedded or sidecar)"))
         if check_watermark:
-            result["watermark"] = _watermark_state(image, None, watermark_keys, fpr, problems)
+            result["watermark"] = _watermark_state(facts, None, problems)
         return Verification(
             path,
             problems=tuple(problems),
             schema=CheckState.ABSENT,
             binding=CheckState.ABSENT,
-            **result,  # type: ignore[arg-type]
+            **result,
         )
-    result.update(record_present=True, record_source=source)
-    if disagrees:
+    result.update(record_present=True, record_source=facts.record_source)
+    if facts.sidecar_disagrees:
         problems.append(
             Problem(SIDECAR_DISAGREES, "sidecar record differs from embedded one", "warning")
         )
-    # (3) parse and validate, (4) spec version.
-    try:
-        record = parse_record(data, path=path)
-    except RecordInvalidError as exc:
-        for location, message in exc.problems:
+    record = facts.record
+    if record is None:
+        for location, message in facts.record_problems:
             code = UNKNOWN_SPEC_VERSION if location == "spec_version" else RECORD_INVALID
             problems.append(Problem(code, f"{location}: {message}"))
-        return Verification(
-            path,
-            schema=CheckState.FAIL,
-            problems=tuple(problems),
-            **result,  # type: ignore[arg-type]
-        )
-    except RecordParseError as exc:
-        problems.append(Problem(RECORD_UNPARSEABLE, exc.message))
-        return Verification(
-            path,
-            schema=CheckState.FAIL,
-            problems=tuple(problems),
-            **result,  # type: ignore[arg-type]
-        )
+        if facts.record_unparseable is not None:
+            problems.append(Problem(RECORD_UNPARSEABLE, facts.record_unparseable))
+        return Verification(path, schema=CheckState.FAIL, problems=tuple(problems), **result)
     result.update(
         record_id=str(record.record_id), synthetic=record.synthetic, schema=CheckState.PASS
     )
-    # (5) recompute the content binding and compare both digests.
-    binding_state = CheckState.ABSENT
+    # (5) the content binding.
+    binding = facts.binding
     if record.binding is None:
         problems.append(Problem(BINDING_ABSENT, "record has no content binding (not stamped)"))
-    else:
-        try:
-            digest = digest_pixels(image.pixels())
-        except SynthmarkError as exc:
-            problems.append(Problem(exc.code, exc.message))
-            binding_state = CheckState.NOT_CHECKED
-        else:
-            if (digest.xxh3_128, digest.sha256) == (record.binding.xxh3_128, record.binding.sha256):
-                binding_state = CheckState.PASS
-            else:
-                binding_state = CheckState.FAIL
-                problems.append(
-                    Problem(
-                        BINDING_MISMATCH,
-                        "content binding does not match the pixels "
-                        "(record transplanted or pixels edited after stamping)",
-                    )
-                )
-    result["binding"] = binding_state
+    elif facts.pixels_error is not None:
+        problems.append(facts.pixels_error)
+    elif binding == CheckState.FAIL:
+        problems.append(
+            Problem(
+                BINDING_MISMATCH,
+                "content binding does not match the pixels "
+                "(record transplanted or pixels edited after stamping)",
+            )
+        )
+    result["binding"] = binding
     # (6) the standard acknowledgment must not contradict the record.
+    assert label is not None
     result["label"] = _label_state(label, record, problems)
     # (7) signatures: the record's embedded signature and, on PNG/JPEG, C2PA credentials.
-    result["signature"] = _signature_state(record, trust, problems)
-    result["credentials"] = _credentials_state(image, record, trust, problems)
-    # (8) detect the watermark and compare it with the record's descriptor.
+    result["signature"] = _signature_state(facts, problems)
+    problems.extend(facts.credentials_problems)
+    result["credentials"] = facts.credentials
+    # (8) the watermark against the record's descriptor.
     if check_watermark:
-        result["watermark"] = _watermark_state(image, record, watermark_keys, fpr, problems)
-    return Verification(path, problems=tuple(problems), **result)  # type: ignore[arg-type]
+        result["watermark"] = _watermark_state(facts, record, problems)
+    return Verification(path, problems=tuple(problems), **result)
 
 
-def _signature_state(
-    record: SynthmarkRecord, trust: TrustPolicy | None, problems: list[Problem]
-) -> CheckState:
-    if record.signature is None:
+def _signature_state(facts: Inspection, problems: list[Problem]) -> CheckState:
+    state = facts.signature
+    if state is None:
         return CheckState.ABSENT
-    from synthmark.attest import record_signature_state
-
-    state = record_signature_state(
-        record.model_dump(mode="json", exclude_none=True), trust, at=record.created
-    )
     if state.state == "trusted":
         return CheckState.PASS
     if state.state == "unverified":
@@ -618,100 +535,15 @@ def _signature_state(
     return CheckState.FAIL
 
 
-def _credentials_state(
-    image: CarrierFile,
-    record: SynthmarkRecord | None,
-    trust: TrustPolicy | None,
-    problems: list[Problem],
-) -> CheckState:
-    """C2PA state of a PNG/JPEG: read and validated with c2pa-python (spec/parts/c2pa.md)."""
-    from synthmark.carriers.raster import RasterFile
-
-    if not isinstance(image, RasterFile):
-        return CheckState.NOT_CHECKED
-    anchors = b"".join(p.encode("ascii") for p in trust.c2pa_trust_anchors_pem) if trust else b""
-    try:
-        # The carrier has read the store already (only when a cheap scan found one); trust
-        # anchors change the verdict, so then it is validated once more against them.
-        state = image.credentials()
-        if state is not None and anchors:
-            from synthmark.content_credentials import read_credentials
-
-            data = image.path.read_bytes()
-            mime = credentials_mime(data) or "image/png"
-            state = read_credentials(data, mime, trust_anchors_pem=anchors)
-    except (SynthmarkError, OSError) as exc:
-        problems.append(Problem(CREDENTIALS_INVALID, f"C2PA credentials unreadable: {exc}"))
-        return CheckState.FAIL
-    if state is None or not state.present:
-        return CheckState.ABSENT
-    if state.state == "invalid":
-        codes = ", ".join(state.failure_codes) or "invalid"
-        problems.append(Problem(CREDENTIALS_INVALID, f"C2PA credentials do not validate: {codes}"))
-        return CheckState.FAIL
-    verdict = CheckState.PASS
-    if record is not None:
-        if state.digital_source_type != record.digital_source_type.value:
-            problems.append(
-                Problem(
-                    CREDENTIALS_CONTRADICT_RECORD,
-                    f"C2PA digitalSourceType {state.digital_source_type} differs from the "
-                    f"record's {record.digital_source_type.value}",
-                )
-            )
-            verdict = CheckState.FAIL
-        elif state.record_json is not None and state.record_json != canonical_json(record):
-            problems.append(
-                Problem(
-                    CREDENTIALS_CONTRADICT_RECORD,
-                    "the record in the C2PA manifest differs from the record in use",
-                )
-            )
-            verdict = CheckState.FAIL
-        elif state.watermark is not None and (
-            record.watermark is None
-            or state.watermark != (record.watermark.key_id, record.watermark.payload_hex)
-        ):
-            problems.append(
-                Problem(
-                    CREDENTIALS_CONTRADICT_RECORD,
-                    "the C2PA soft binding names another watermark than the record's",
-                )
-            )
-            verdict = CheckState.FAIL
-    if anchors and state.state != "trusted":
-        problems.append(
-            Problem(
-                CREDENTIALS_SIGNER_UNTRUSTED,
-                f"C2PA signer {state.signer or '(unknown)'} does not chain to a trusted root",
-                "warning",
-            )
-        )
-    return verdict
-
-
 def _watermark_state(
-    image: CarrierFile,
-    record: SynthmarkRecord | None,
-    keys: list[WatermarkKey] | None,
-    fpr: float,
-    problems: list[Problem],
+    facts: Inspection, record: SynthmarkRecord | None, problems: list[Problem]
 ) -> CheckState:
-    from synthmark.marking import detect_content
-    from synthmark.watermark import PUBLIC_DETECTION_KEY
-
-    try:
-        content = image.pixels()
-    except SynthmarkError as exc:
-        problems.append(Problem(exc.code, exc.message))
+    if facts.pixels_error is not None:
+        problems.append(facts.pixels_error)
         return CheckState.NOT_CHECKED
-    from synthmark.marking import too_small_to_mark
-    from synthmark.slices import slice_view
-
-    if too_small_to_mark(slice_view(content).stack):
+    found = facts.detection
+    if found is None:  # too small to carry a mark
         return CheckState.NOT_CHECKED
-    key_list = [PUBLIC_DETECTION_KEY, *[k for k in keys or [] if k != PUBLIC_DETECTION_KEY]]
-    found = detect_content(content, key_list, fpr=fpr)
     expected = record.watermark if record is not None else None
     if not found.detected:
         if expected is not None:
@@ -766,16 +598,90 @@ def _label_state(
     return CheckState.FAIL
 
 
+@dataclass(frozen=True)
+class MarkResult:
+    """What :func:`mark_file` wrote.
+
+    Attributes:
+        source: Input file.
+        dest: Marked file.
+        key_id: Id of the embedding key.
+        rebound: True when the file's record was updated (binding and watermark descriptor).
+    """
+
+    source: Path
+    dest: Path
+    key_id: str
+    rebound: bool
+
+
+def mark_file(
+    path: Path | str,
+    *,
+    dest: Path | str | None = None,
+    in_place: bool = False,
+    overwrite: bool = False,
+    key: WatermarkKey | None = None,
+    strength: float = 1.0,
+) -> MarkResult:
+    """Embed the watermark in a file's pixels (default key: the public detection key).
+
+    A file that already carries a record is re-stamped: the record gets the watermark
+    descriptor and a new binding over the marked pixels. A file without a record gets the
+    mark only (presence, no payload).
+
+    Raises:
+        UsageError, OutputExistsError: on bad destinations.
+        SynthmarkError: when the file cannot be read or written.
+    """
+    from synthmark.errors import OutputExistsError, UsageError
+    from synthmark.watermark import PUBLIC_DETECTION_KEY
+    from synthmark.watermark.content import embed_content, is_jpeg, write_jpeg
+
+    source = Path(path)
+    if in_place == (dest is not None):
+        raise UsageError("give exactly one of an output path and in-place")
+    target = source if in_place else Path(dest)  # type: ignore[arg-type]
+    if not in_place and target.exists() and not overwrite:
+        raise OutputExistsError("output exists", path=target)
+    key = key or PUBLIC_DETECTION_KEY
+    try:
+        found = read_record(source)
+    except RecordMissingError:
+        found = None
+    if found is not None:
+        stamp(
+            source,
+            found.record,
+            dest=None if in_place else target,
+            in_place=in_place,
+            overwrite=True,
+            watermark=key,
+            strength=strength,
+        )
+        return MarkResult(source, target, key.key_id, True)
+    image = open_image(source)
+    marked = embed_content(image.pixels(), key, None, strength=strength)
+    if is_jpeg(image):
+        write_jpeg(target, marked)
+    else:
+        image.write(target, record_json=None, ack=None, new_pixels=marked)
+    return MarkResult(source, target, key.key_id, False)
+
+
 __all__ = [
     "SPEC_VERSION",
     "CheckState",
     "FoundRecord",
+    "MarkResult",
     "Problem",
     "StampResult",
     "Verification",
     "WriteFailedError",
     "digest_file",
+    "mark_file",
     "read_record",
     "stamp",
+    "verdict",
     "verify",
 ]

@@ -6,8 +6,8 @@ import json
 
 import jsonschema
 
-from synthmark.record import SPEC_VERSION
-from synthmark.schema import render_schemas
+from synthmark.record.models import SPEC_VERSION
+from synthmark.specgen.schema import render_schemas
 from tests.conftest import REPO
 
 
@@ -30,12 +30,12 @@ def test_schemas_are_valid_2020_12_with_versioned_ids() -> None:
 
 
 def test_spec_field_tables_match_models() -> None:
-    from synthmark.spec_tables import GENERATED_TABLES
+    from synthmark.specgen.tables import GENERATED_TABLES
 
     for file_name, render in GENERATED_TABLES.items():
         committed = (REPO / "spec" / file_name).read_text(encoding="utf-8")
         assert committed == render(), (
-            f"spec/{file_name} drifted: run `python -m synthmark.spec_tables`"
+            f"spec/{file_name} drifted: run `python -m synthmark.specgen.tables`"
         )
 
 

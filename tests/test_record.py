@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 
 from synthmark.errors import RecordInvalidError, RecordParseError
-from synthmark.record import SynthmarkRecord
-from synthmark.records import canonical_json, parse_manifest, parse_record
-from synthmark.schema import render_schemas
+from synthmark.record.models import SynthmarkRecord
+from synthmark.record.parsing import canonical_json, parse_manifest, parse_record
+from synthmark.specgen.schema import render_schemas
 from tests.conftest import EXAMPLES
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.json"))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from synthmark.carriers.sidecar import read_sidecar, sidecar_path, write_sidecar
 from synthmark.errors import InputUnreadableError, WriteFailedError
-from synthmark.sidecar import read_sidecar, sidecar_path, write_sidecar
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def test_write_failure_leaves_old_sidecar(tmp_path: Path) -> None:
 
 
 def test_name_too_long_for_a_sidecar_means_no_sidecar(tmp_path: Path) -> None:
-    from synthmark.sidecar import read_sidecar as read
+    from synthmark.carriers.sidecar import read_sidecar as read
 
     image = tmp_path / ("x" * 250 + ".png")
     image.write_bytes(b"")

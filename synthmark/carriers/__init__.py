@@ -18,6 +18,7 @@ from synthmark.carriers._base import (
     CarrierFile,
     PixelContent,
     StandardLabel,
+    acknowledgment_for,
 )
 from synthmark.errors import (
     CorruptFileError,
@@ -33,6 +34,7 @@ __all__ = [
     "CarrierFile",
     "PixelContent",
     "StandardLabel",
+    "acknowledgment_for",
     "carrier_classes",
     "open_image",
     "open_image_sized",

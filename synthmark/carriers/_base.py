@@ -13,10 +13,13 @@ import abc
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, ClassVar, Literal
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from synthmark.record.models import SynthmarkRecord
 
 Layout = Literal["frames,rows,columns,samples", "i,j,k,t,u,v,w", "rows,columns,samples"]
 
@@ -183,3 +186,34 @@ class Carrier(abc.ABC):
         """
         del handle, head, size
         return cls.open(path)
+
+
+def acknowledgment_for(record: SynthmarkRecord) -> Acknowledgment:
+    """What a carrier's standard fields say for a record (DICOM Synthetic Data and the like)."""
+    generator = record.generator
+    if record.synthetic:
+        made_by = f" by {generator.name} {generator.version}" if generator else ""
+        summary = (
+            f"SYNTHETIC image ({record.digital_source_type.term}){made_by}; "
+            f"not a real patient acquisition; synthmark record {record.record_id}"
+        )
+    else:
+        summary = f"Real acquisition; synthmark record {record.record_id}"
+    sources: tuple[str, ...] = ()
+    if generator is not None:
+        sources = tuple(
+            s.dicom_sop_instance_uid
+            for s in generator.conditioning.sources
+            if s.dicom_sop_instance_uid is not None
+        )
+    return Acknowledgment(
+        synthetic=record.synthetic,
+        source_type=record.digital_source_type.value,
+        record_id=str(record.record_id),
+        summary=summary,
+        generator_manufacturer=generator.manufacturer if generator else None,
+        generator_name=generator.name if generator else None,
+        generator_version=generator.version if generator else None,
+        created=record.created,
+        source_instance_uids=sources,
+    )

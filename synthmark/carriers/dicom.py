@@ -50,7 +50,6 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from synthmark._atomic import atomic_write_with
 from synthmark.carriers._base import (
     Acknowledgment,
     Carrier,
@@ -58,6 +57,7 @@ from synthmark.carriers._base import (
     PixelContent,
     StandardLabel,
 )
+from synthmark.carriers.atomic import atomic_write_with
 from synthmark.errors import (
     CorruptFileError,
     EncodeError,

@@ -31,7 +31,6 @@ from nibabel.nifti1 import Nifti1Header
 from nibabel.nifti2 import Nifti2Header
 from nibabel.volumeutils import array_from_file
 
-from synthmark._atomic import atomic_writer
 from synthmark.carriers._base import (
     Acknowledgment,
     Carrier,
@@ -39,6 +38,7 @@ from synthmark.carriers._base import (
     PixelContent,
     StandardLabel,
 )
+from synthmark.carriers.atomic import atomic_writer
 from synthmark.errors import (
     CorruptFileError,
     EncodeError,

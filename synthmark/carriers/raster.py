@@ -1,6 +1,6 @@
 """PNG, JPEG and TIFF carrier via Pillow; spec/parts/raster-sidecar.md.
 
-The record lives in the JSON sidecar (:mod:`synthmark.sidecar`) for now; embedding via C2PA
+The record lives in the JSON sidecar (:mod:`synthmark.carriers.sidecar`) for now; embedding via C2PA
 comes later. Pixels are the stored samples as Pillow decodes them, without EXIF orientation,
 colour management or palette tricks beyond expanding a palette to its colours.
 """
@@ -28,7 +28,6 @@ from PIL import (
     UnidentifiedImageError,
 )
 
-from synthmark._atomic import atomic_write_bytes, atomic_writer
 from synthmark.carriers._base import (
     Acknowledgment,
     Carrier,
@@ -36,6 +35,8 @@ from synthmark.carriers._base import (
     PixelContent,
     StandardLabel,
 )
+from synthmark.carriers.atomic import atomic_write_bytes, atomic_writer
+from synthmark.carriers.sidecar import write_sidecar
 from synthmark.errors import (
     CorruptFileError,
     EncodeError,
@@ -44,10 +45,9 @@ from synthmark.errors import (
     PixelDecodeError,
     UnsupportedFormatError,
 )
-from synthmark.sidecar import write_sidecar
 
 if TYPE_CHECKING:
-    from synthmark.content_credentials import CredentialsState
+    from synthmark.carriers.c2pa import CredentialsState
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -213,7 +213,7 @@ class RasterFile(CarrierFile):
         state = self.credentials()
         if state is None or state.state == "invalid" or state.digital_source_type is None:
             return StandardLabel(synthetic=None)
-        from synthmark.vocab import SYNTHETIC_SOURCE_TYPES, DigitalSourceType
+        from synthmark.record.vocab import SYNTHETIC_SOURCE_TYPES, DigitalSourceType
 
         try:
             source = DigitalSourceType(state.digital_source_type)
@@ -234,7 +234,7 @@ class RasterFile(CarrierFile):
             self._credentials_cache: CredentialsState | None = None
             mime = {"PNG": "image/png", "JPEG": "image/jpeg"}.get(self.image_format)
             if mime is not None and _has_c2pa(self.path, self.image_format):
-                from synthmark.content_credentials import read_credentials
+                from synthmark.carriers.c2pa import read_credentials
 
                 try:
                     data = self.path.read_bytes()

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from synthmark.sidecar import SIDECAR_SUFFIX
+from synthmark.carriers.sidecar import SIDECAR_SUFFIX
 
 
 def iter_inputs(paths: tuple[Path, ...]) -> Iterator[Path]:

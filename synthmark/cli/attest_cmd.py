@@ -68,10 +68,10 @@ def sign(
     """Sign a STAGE statement about the --subject files; write a DSSE envelope."""
     import hashlib
 
-    from synthmark._atomic import atomic_write_bytes
-    from synthmark.attest import load_signing_key, sign_attestation
+    from synthmark.carriers.atomic import atomic_write_bytes
     from synthmark.errors import AttestationFormatError, OutputExistsError
-    from synthmark.vocab import LifecycleStage
+    from synthmark.provenance import load_signing_key, sign_attestation
+    from synthmark.record.vocab import LifecycleStage
 
     if output.exists() and not overwrite:
         raise OutputExistsError("envelope exists", path=output)
@@ -134,10 +134,10 @@ def verify(
     """
     from datetime import UTC
 
-    from synthmark.attest import load_trust, verify_attestation
     from synthmark.cli import EXIT_FINDINGS, exit_with
     from synthmark.errors import InputNotFoundError, InputUnreadableError, UsageError
-    from synthmark.vocab import LifecycleStage
+    from synthmark.provenance import load_trust, verify_attestation
+    from synthmark.record.vocab import LifecycleStage
 
     trust = load_trust(trust_path)
     now = None
@@ -265,10 +265,10 @@ def trust_cmd(
     """Create or update a trust file (keys, scopes, revocations, required stages)."""
     from datetime import UTC
 
-    from synthmark._atomic import atomic_write_bytes
-    from synthmark.attest import load_trust, load_verifying_key
-    from synthmark.attest.trust import parse_trust, trusted_key_entry
+    from synthmark.carriers.atomic import atomic_write_bytes
     from synthmark.errors import UsageError
+    from synthmark.provenance import load_trust, load_verifying_key
+    from synthmark.provenance.trust import parse_trust, trusted_key_entry
 
     if trust_path.exists():
         obj = load_trust(trust_path).model_dump(mode="json", exclude_none=True)
@@ -300,8 +300,8 @@ def trust_cmd(
     if required:
         obj["required_stages"] = list(dict.fromkeys([*obj.get("required_stages", []), *required]))
     if c2pa_anchor is not None:
-        from synthmark.attest.trust import check_certificate_pem
         from synthmark.errors import ConfigError
+        from synthmark.provenance.trust import check_certificate_pem
 
         try:
             raw = c2pa_anchor.read_bytes()

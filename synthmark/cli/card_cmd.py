@@ -56,10 +56,10 @@ def card(
     data and consent basis, intended and prohibited uses, known limitations, evaluation and
     fairness by subgroup, and the lifecycle attestations with who signed them.
     """
-    from synthmark._atomic import atomic_write_bytes
-    from synthmark.attest import load_trust
-    from synthmark.card import build_card, markdown_images, render_html, render_markdown
+    from synthmark.carriers.atomic import atomic_write_bytes
     from synthmark.errors import OutputExistsError
+    from synthmark.provenance import load_trust
+    from synthmark.publish.card import build_card, markdown_images, render_html, render_markdown
 
     if output is not None and output.exists() and not overwrite:
         raise OutputExistsError("output exists", path=output)

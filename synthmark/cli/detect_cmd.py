@@ -43,8 +43,8 @@ def detect(
     from synthmark.cli import EXIT_FINDINGS, EXIT_USAGE, exit_with
     from synthmark.cli._walk import iter_inputs
     from synthmark.errors import SynthmarkError
-    from synthmark.marking import detect_content
     from synthmark.watermark import PUBLIC_DETECTION_KEY, load_key, load_keyring
+    from synthmark.watermark.content import detect_content
 
     keys = [PUBLIC_DETECTION_KEY]
     if key is not None:

@@ -12,7 +12,7 @@ import click
 def inspect(path: Path) -> None:
     """Print the record FILE carries, as JSON (exit 1 when it has none)."""
     from synthmark.api import read_record
-    from synthmark.records import pretty_json
+    from synthmark.record.parsing import pretty_json
 
     found = read_record(path)
     click.echo(f"# record found: {found.source}", err=True)

@@ -44,7 +44,7 @@ def keygen(
     from synthmark.errors import OutputExistsError
 
     if key_type == "x509":
-        from synthmark.content_credentials import make_dev_ca
+        from synthmark.carriers.c2pa import make_dev_ca
 
         ca = make_dev_ca(output, common_name=common_name, algorithm=x509_algorithm)
         click.echo(
@@ -62,7 +62,7 @@ def keygen(
         save_key(key, output)
         click.echo(f"wrote watermark key {key.key_id} to {output} (mode 0600)")
         return
-    from synthmark.attest import SigningKey, write_key_pair
+    from synthmark.provenance import SigningKey, write_key_pair
 
     signing = SigningKey.generate("ed25519" if key_type == "ed25519" else "p256")
     public_path = write_key_pair(signing, output, overwrite=overwrite)

@@ -49,11 +49,11 @@ def build(
     jobs: int | None,
 ) -> None:
     """Scan ROOT and write its manifest; refuses when a file cannot be truthfully listed."""
-    from synthmark._atomic import atomic_write_bytes
-    from synthmark.config import ValidateConfig
+    from synthmark.carriers.atomic import atomic_write_bytes
     from synthmark.errors import OutputExistsError
-    from synthmark.manifest import build_manifest, manifest_path
-    from synthmark.records import pretty_json
+    from synthmark.publish.manifest import build_manifest, manifest_path
+    from synthmark.record.parsing import pretty_json
+    from synthmark.validation.config import ValidateConfig
 
     dest = output or manifest_path(root)
     if dest.exists() and not overwrite:
@@ -84,10 +84,10 @@ def build(
 def check(root: Path, fmt: str, keyring: Path | None, jobs: int | None) -> None:
     """Compare ROOT with its manifest (rules SM50x); exit 1 on any difference."""
     from synthmark.cli import EXIT_FINDINGS, exit_with
-    from synthmark.config import MANIFEST_FILE, ValidateConfig
     from synthmark.errors import ConfigError
-    from synthmark.reporters import RenderOptions, render
-    from synthmark.validation import validate
+    from synthmark.validation.config import MANIFEST_FILE, ValidateConfig
+    from synthmark.validation.engine import validate
+    from synthmark.validation.reporters import RenderOptions, render
 
     if not (root / MANIFEST_FILE).is_file():
         raise ConfigError(f"no {MANIFEST_FILE} in {root}", hint="run `synthmark manifest build`")
@@ -168,7 +168,7 @@ def export(
     docs/exports.md.
     """
     from synthmark.errors import OutputExistsError, UsageError
-    from synthmark.exports import load_export_source
+    from synthmark.publish.exports import load_export_source
 
     if croissant_out is None and bids_dir is None:
         raise UsageError("nothing to export", hint="give --croissant OUT.json and/or --bids DIR")
@@ -180,7 +180,7 @@ def export(
     # BIDS first: it is the export that refuses for lack of names, and a refusal should
     # leave nothing half-written behind.
     if bids_dir is not None:
-        from synthmark.exports.bids import (
+        from synthmark.publish.exports.bids import (
             LinkMode,
             export_bids,
             load_bids_map,
@@ -213,7 +213,7 @@ def export(
             f"{len(result.exported)} image(s){skipped}"
         )
     if croissant_out is not None:
-        from synthmark.exports.croissant import write_croissant
+        from synthmark.publish.exports.croissant import write_croissant
 
         write_croissant(source, croissant_out, base_url=base_url, license_id=license_id)
         click.echo(

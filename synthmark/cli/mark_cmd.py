@@ -31,7 +31,7 @@ def mark(
     A file carrying a record is re-stamped so its binding covers the marked pixels and
     its record names the watermark.
     """
-    from synthmark.marking import mark_file
+    from synthmark.api import mark_file
     from synthmark.watermark import load_key
 
     result = mark_file(

@@ -22,7 +22,7 @@ def check(files: tuple[Path, ...], manifest: bool) -> None:
     """
     from synthmark.cli import EXIT_FINDINGS, exit_with
     from synthmark.errors import RecordInvalidError, SynthmarkError
-    from synthmark.records import parse_manifest, parse_record, read_json_file
+    from synthmark.record.parsing import parse_manifest, parse_record, read_json_file
 
     invalid = 0
     for path in files:

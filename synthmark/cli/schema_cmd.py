@@ -16,7 +16,7 @@ def schema() -> None:
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False), default="schema")
 def export(folder: Path) -> None:
     """Write the JSON Schemas into FOLDER (default: ./schema)."""
-    from synthmark.schema import export_schemas
+    from synthmark.specgen.schema import export_schemas
 
     for path in export_schemas(folder):
         click.echo(f"wrote {path}")
@@ -29,7 +29,7 @@ def export(folder: Path) -> None:
 def check(folder: Path) -> None:
     """Exit 1 when FOLDER's schemas differ from what the models generate."""
     from synthmark.cli import EXIT_FINDINGS, exit_with
-    from synthmark.schema import render_schemas
+    from synthmark.specgen.schema import render_schemas
 
     drift = []
     for name, data in render_schemas().items():

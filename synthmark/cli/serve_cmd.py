@@ -90,7 +90,7 @@ def dicom(
     instance on stderr. Stops cleanly on SIGINT or SIGTERM.
     """
     from synthmark.errors import UsageError
-    from synthmark.gateway import ForwardTarget, Gateway, GatewayConfig
+    from synthmark.serve.dicom import ForwardTarget, Gateway, GatewayConfig
 
     if (store is None) == (forward is None):
         raise UsageError("give exactly one of --store DIR and --forward HOST:PORT[:AET]")

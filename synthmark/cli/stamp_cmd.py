@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from synthmark.cli._options import strength_option, watermark_key_option
-from synthmark.vocab import DerivationOperation
+from synthmark.record.vocab import DerivationOperation
 
 
 @click.command()
@@ -104,7 +104,7 @@ def stamp(
     from synthmark.cli import EXIT_USAGE, exit_with
     from synthmark.cli._walk import iter_inputs
     from synthmark.errors import ConfigError, RecordInvalidError, UsageError
-    from synthmark.records import load_record
+    from synthmark.record.parsing import load_record
 
     if in_place == (output is not None):
         raise UsageError("give exactly one of -o/--output and --in-place")
@@ -132,13 +132,13 @@ def stamp(
         raise UsageError("--c2pa-chain and --c2pa-key go together")
     # Load once here so a bad key fails before any file is written; workers reload by path
     # because private keys cannot be pickled.
-    from synthmark.attest import load_signing_key
+    from synthmark.provenance import load_signing_key
 
     for key_path in sign_keys:
         load_signing_key(key_path)
     c2pa_paths = (c2pa_chain, c2pa_key) if c2pa_chain and c2pa_key else None
     if c2pa_paths is not None:
-        from synthmark.content_credentials import load_signing_identity
+        from synthmark.carriers.c2pa import load_signing_identity
 
         load_signing_identity(*c2pa_paths)
     mark_with = None
@@ -200,11 +200,11 @@ _Task = tuple[Path, Path | None, _Shared]
 def _signing_material(
     sign_keys: tuple[Path, ...], c2pa_paths: tuple[Path, Path] | None
 ) -> tuple[list[Any], Any]:
-    from synthmark.attest import load_signing_key
+    from synthmark.provenance import load_signing_key
 
     identity = None
     if c2pa_paths is not None:
-        from synthmark.content_credentials import load_signing_identity
+        from synthmark.carriers.c2pa import load_signing_identity
 
         identity = load_signing_identity(*c2pa_paths)
     return [load_signing_key(p) for p in sign_keys], identity
@@ -213,7 +213,7 @@ def _signing_material(
 def _stamp_one(task: _Task) -> tuple[bool, str]:
     from synthmark.api import stamp as stamp_file
     from synthmark.errors import SynthmarkError
-    from synthmark.record import SynthmarkRecord
+    from synthmark.record.models import SynthmarkRecord
     from synthmark.watermark import WatermarkKey
 
     source, dest, shared = task

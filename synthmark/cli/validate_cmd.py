@@ -13,7 +13,7 @@ import click
 from synthmark.cli._options import keyring_option, trust_option
 
 if TYPE_CHECKING:
-    from synthmark.distributed import DaskExecutor
+    from synthmark.validation.dask import DaskExecutor
 
 
 @click.command()
@@ -138,12 +138,12 @@ def validate(
     """
     from dataclasses import replace
 
-    from synthmark._atomic import atomic_write_bytes
+    from synthmark.carriers.atomic import atomic_write_bytes
     from synthmark.cli import EXIT_FINDINGS, EXIT_INTERNAL, exit_with
-    from synthmark.config import apply_table, load_config
     from synthmark.errors import ConfigError
-    from synthmark.reporters import RenderOptions, render
-    from synthmark.validation import validate as run_validate
+    from synthmark.validation.config import apply_table, load_config
+    from synthmark.validation.engine import validate as run_validate
+    from synthmark.validation.reporters import RenderOptions, render
 
     dask = _dask_executor(executor, scheduler, shard_size, run_dir, resume=cache)
     config = load_config(list(paths), policy=policy, config_file=config_file)
@@ -183,7 +183,7 @@ def validate(
         if dask is None:
             report = run_validate(paths, config, progress=tick)
         else:
-            from synthmark.distributed import one_line_dask_logs, validate_distributed
+            from synthmark.validation.dask import one_line_dask_logs, validate_distributed
 
             with one_line_dask_logs():
                 report = validate_distributed(paths, dask, config, progress=tick)
@@ -240,9 +240,9 @@ def _dask_executor(
         raise UsageError(
             "--executor dask needs --scheduler ADDRESS (tcp://host:8786 or local-cluster:N)"
         )
-    # Importing synthmark.distributed does not import dask: that waits for the run, so a
+    # Importing synthmark.validation.dask does not import dask: that waits for the run, so a
     # missing extra is reported as an OptionalDependencyError, not an ImportError here.
-    from synthmark.distributed import DEFAULT_SHARD_SIZE, DaskExecutor
+    from synthmark.validation.dask import DEFAULT_SHARD_SIZE, DaskExecutor
 
     return DaskExecutor(
         scheduler=scheduler,

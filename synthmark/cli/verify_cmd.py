@@ -47,7 +47,7 @@ def verify(
         keys = load_keyring(keyring)
     trust = None
     if trust_path is not None:
-        from synthmark.attest import load_trust
+        from synthmark.provenance import load_trust
 
         trust = load_trust(trust_path)
     results = [

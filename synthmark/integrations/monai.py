@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthmark.errors import OptionalDependencyError, UsageError
-from synthmark.record import SynthmarkRecord
+from synthmark.record.models import SynthmarkRecord
 
 if TYPE_CHECKING:
     from synthmark.api import StampResult
-    from synthmark.attest import SigningKey
+    from synthmark.provenance import SigningKey
     from synthmark.watermark import WatermarkKey
 
 __all__ = [
@@ -133,7 +133,7 @@ class MarkSynthetic:
         )
 
         from synthmark.integrations.torch import mark_tensor, record_for
-        from synthmark.records import canonical_json
+        from synthmark.record.parsing import canonical_json
 
         if not isinstance(img, MetaTensor):
             img = MetaTensor(torch.as_tensor(img))
@@ -180,8 +180,8 @@ def stamp_written(
     """
     from synthmark.api import stamp
     from synthmark.carriers import open_image
-    from synthmark.marking import detect_content
     from synthmark.watermark import PUBLIC_DETECTION_KEY
+    from synthmark.watermark.content import detect_content
 
     path = Path(path)
     key = key or PUBLIC_DETECTION_KEY
@@ -234,7 +234,7 @@ class StampSaved:
 
     def __call__(self, img: Any) -> Any:
         """Stamp the file ``img`` was saved to; return ``img``."""
-        from synthmark.records import parse_record
+        from synthmark.record.parsing import parse_record
 
         meta = _meta(img)
         saved = meta.get(SAVED_TO)

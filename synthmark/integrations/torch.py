@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from synthmark.errors import UsageError
-from synthmark.record import SynthmarkRecord, WatermarkDescriptor
+from synthmark.record.models import SynthmarkRecord, WatermarkDescriptor
 
 if TYPE_CHECKING:
     import torch
@@ -116,8 +116,8 @@ def mark_tensor(
     """
     import torch
 
-    from synthmark.marking import WATERMARK_SCHEME, payload_for
     from synthmark.watermark import detect, embed
+    from synthmark.watermark.content import WATERMARK_SCHEME, payload_for
 
     if image.ndim < 2:
         raise UsageError(f"an image has at least 2 dimensions, got shape {tuple(image.shape)}")

@@ -9,8 +9,20 @@ SM9xx reading files. ``spec/rules.md`` is generated from this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-from synthmark.report import Severity
+
+class Severity(StrEnum):
+    """How serious a finding is. Errors fail the run; warnings fail it with ``--strict``."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Ordering: error > warning > info."""
+        return {"error": 2, "warning": 1, "info": 0}[self.value]
 
 
 @dataclass(frozen=True)

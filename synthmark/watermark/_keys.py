@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from synthmark._atomic import atomic_write_bytes
+from synthmark.carriers.atomic import atomic_write_bytes
 from synthmark.errors import KeyError_
 
 SECRET_BYTES = 32

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthmark.attest import (
+from synthmark.errors import AttestationFormatError, ConfigError
+from synthmark.provenance import (
     SigningKey,
     VerifyingKey,
     load_signing_key,
@@ -27,13 +28,12 @@ from synthmark.attest import (
     verify_attestation,
     write_key_pair,
 )
-from synthmark.attest.dsse import Envelope, Signature
-from synthmark.attest.predicates import PREDICATE_MODELS, default_access
-from synthmark.attest.trust import TrustPolicy, parse_trust, trusted_key_entry
-from synthmark.attest.verification import CODES
-from synthmark.errors import AttestationFormatError, ConfigError
-from synthmark.schema import render_schemas
-from synthmark.vocab import AccessLevel, LifecycleStage
+from synthmark.provenance.dsse import Envelope, Signature
+from synthmark.provenance.predicates import PREDICATE_MODELS, default_access
+from synthmark.provenance.trust import TrustPolicy, parse_trust, trusted_key_entry
+from synthmark.provenance.verification import CODES
+from synthmark.record.vocab import AccessLevel, LifecycleStage
+from synthmark.specgen.schema import render_schemas
 from tests.conftest import EXAMPLES, SPEC
 
 VECTORS = SPEC / "vectors" / "attestations"

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from synthmark.attest import SigningKey, sign_attestation
-from synthmark.attest.chain import check_chain
-from synthmark.attest.trust import TrustPolicy, trusted_key_entry
-from synthmark.manifest import attestation_reference
-from synthmark.record import DatasetManifest
-from synthmark.vocab import LifecycleStage
+from synthmark.provenance import SigningKey, sign_attestation
+from synthmark.provenance.chain import check_chain
+from synthmark.provenance.trust import TrustPolicy, trusted_key_entry
+from synthmark.publish.manifest import attestation_reference
+from synthmark.record.models import DatasetManifest
+from synthmark.record.vocab import LifecycleStage
 from tests.conftest import EXAMPLES
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

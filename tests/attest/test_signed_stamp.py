@@ -12,13 +12,13 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 
 from synthmark.api import stamp, verify
-from synthmark.attest import SigningKey, load_trust, write_key_pair
 from synthmark.carriers import open_image
+from synthmark.carriers.c2pa import load_signing_identity, make_dev_ca, read_credentials
+from synthmark.carriers.sidecar import sidecar_path
 from synthmark.cli import main
-from synthmark.content_credentials import load_signing_identity, make_dev_ca, read_credentials
-from synthmark.marking import detect_content
-from synthmark.records import load_record
-from synthmark.sidecar import sidecar_path
+from synthmark.provenance import SigningKey, load_trust, write_key_pair
+from synthmark.record.parsing import load_record
+from synthmark.watermark.content import detect_content
 from tests.conftest import EXAMPLES
 
 RECORD = EXAMPLES / "valid-diffusion-ct-chest.json"
@@ -70,7 +70,7 @@ def _png(folder: Path, name: str = "in.png") -> Path:
 
 
 def _stamp_png(folder: Path, material: dict[str, Path]) -> Path:
-    from synthmark.attest import load_signing_key
+    from synthmark.provenance import load_signing_key
     from synthmark.watermark import PUBLIC_DETECTION_KEY
 
     out = folder / "out.png"
@@ -130,7 +130,7 @@ def test_changed_signed_record_is_detected(tmp_path: Path, material: dict[str, P
 def test_untrusted_signer_and_unverified_signature(
     tmp_path: Path, material: dict[str, Path]
 ) -> None:
-    from synthmark.attest import load_signing_key
+    from synthmark.provenance import load_signing_key
 
     source = get_testdata_file("CT_small.dcm", download=False)
     assert source is not None
@@ -223,8 +223,8 @@ def test_cli_stamp_signs_and_c2pa(tmp_path: Path, material: dict[str, Path]) -> 
 def test_soft_binding_naming_another_watermark_fails(
     tmp_path: Path, material: dict[str, Path]
 ) -> None:
-    from synthmark.content_credentials import embed_credentials
-    from synthmark.records import canonical_json
+    from synthmark.carriers.c2pa import embed_credentials
+    from synthmark.record.parsing import canonical_json
 
     out = _stamp_png(tmp_path, material)
     record = load_record(RECORD)

@@ -14,13 +14,13 @@ import pytest
 from PIL import Image
 
 from synthmark.api import stamp
-from synthmark.attest import SigningKey, load_signing_key, write_key_pair
+from synthmark.carriers.c2pa import load_signing_identity, make_dev_ca
+from synthmark.carriers.sidecar import sidecar_path
 from synthmark.cli import main
-from synthmark.config import ValidateConfig
-from synthmark.content_credentials import load_signing_identity, make_dev_ca
-from synthmark.records import load_record
-from synthmark.sidecar import sidecar_path
-from synthmark.validation import validate
+from synthmark.provenance import SigningKey, load_signing_key, write_key_pair
+from synthmark.record.parsing import load_record
+from synthmark.validation.config import ValidateConfig
+from synthmark.validation.engine import validate
 from synthmark.watermark import PUBLIC_DETECTION_KEY
 from tests.conftest import EXAMPLES
 

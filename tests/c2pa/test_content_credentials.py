@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from PIL import Image
 
-from synthmark.content_credentials import (
+from synthmark.carriers.c2pa import (
     ASSERTION_LABEL,
     MANIFEST_UNREADABLE_CODE,
     CredentialsState,
@@ -37,7 +37,7 @@ from synthmark.errors import (
     RecordParseError,
     UnsupportedFormatError,
 )
-from synthmark.vocab import DigitalSourceType
+from synthmark.record.vocab import DigitalSourceType
 
 TRAINED = DigitalSourceType.TRAINED_ALGORITHMIC_MEDIA.value
 # Arrays of small integers and of floats are what c2pa's Reader.json() mangles.
@@ -387,7 +387,7 @@ def test_import_is_cheap() -> None:
     import sys
 
     code = (
-        "import sys, synthmark.content_credentials; "
+        "import sys, synthmark.carriers.c2pa; "
         "print(any(m == 'c2pa' or m.startswith('cryptography') for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

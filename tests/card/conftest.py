@@ -17,13 +17,13 @@ import pytest
 from PIL import Image
 
 from synthmark.api import digest_file, stamp
-from synthmark.attest import SigningKey, sign_attestation
-from synthmark.attest.trust import TrustPolicy, trusted_key_entry
-from synthmark.config import MANIFEST_FILE
-from synthmark.manifest import attestation_reference
-from synthmark.record import SPEC_VERSION, Creator, DatasetManifest, ManifestEntry
-from synthmark.records import load_record, pretty_json
-from synthmark.vocab import CreatorRole, FileRole, LifecycleStage
+from synthmark.provenance import SigningKey, sign_attestation
+from synthmark.provenance.trust import TrustPolicy, trusted_key_entry
+from synthmark.publish.manifest import attestation_reference
+from synthmark.record.models import SPEC_VERSION, Creator, DatasetManifest, ManifestEntry
+from synthmark.record.parsing import load_record, pretty_json
+from synthmark.record.vocab import CreatorRole, FileRole, LifecycleStage
+from synthmark.validation.config import MANIFEST_FILE
 from tests.conftest import EXAMPLES
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

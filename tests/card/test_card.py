@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from synthmark.api import stamp
-from synthmark.card import build_card, markdown_images, render_html, render_markdown
 from synthmark.cli import main
-from synthmark.config import MANIFEST_FILE
 from synthmark.errors import InputNotFoundError
-from synthmark.record import ManifestEntry
-from synthmark.records import load_record, parse_manifest, pretty_json
-from synthmark.reporters.html import CONTENT_SECURITY_POLICY
-from synthmark.vocab import FileRole
+from synthmark.publish.card import build_card, markdown_images, render_html, render_markdown
+from synthmark.record.models import ManifestEntry
+from synthmark.record.parsing import load_record, parse_manifest, pretty_json
+from synthmark.record.vocab import FileRole
+from synthmark.validation.config import MANIFEST_FILE
+from synthmark.validation.reporters.html import CONTENT_SECURITY_POLICY
 from tests.conftest import EXAMPLES
 from tests.reporters.test_html import Dom
 
@@ -93,7 +93,7 @@ def test_markdown(dataset: Dataset) -> None:
 
 
 def test_markdown_escapes_table_cells() -> None:
-    from synthmark.card import _md
+    from synthmark.publish.card import _md
 
     assert _md("a|b\n<script>") == "a\\|b \\<script\\>"
 

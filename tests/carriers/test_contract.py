@@ -21,8 +21,8 @@ from pydicom.data import get_testdata_file
 from synthmark.api import BINDING_MISMATCH, NO_RECORD, read_record, stamp, verify
 from synthmark.carriers import open_image
 from synthmark.errors import OutputExistsError, SynthmarkError, UsageError
-from synthmark.record import SynthmarkRecord
-from synthmark.records import canonical_json, load_record
+from synthmark.record.models import SynthmarkRecord
+from synthmark.record.parsing import canonical_json, load_record
 from tests.conftest import EXAMPLES
 
 
@@ -184,16 +184,16 @@ def test_failed_write_leaves_files_as_they_were(
 
 
 def _ack(record: SynthmarkRecord):  # type: ignore[no-untyped-def]
-    from synthmark.api import _acknowledgment
+    from synthmark.carriers import acknowledgment_for
 
-    return _acknowledgment(record)
+    return acknowledgment_for(record)
 
 
 def test_derived_image_keeps_chain_and_stays_synthetic(tmp_path: Path) -> None:
     _, parent = _stamped(tmp_path, SAMPLES["nifti-anatomical.nii"])
     child_source = _raster("child.png", "auto", "uint8", (20, 20))(tmp_path)
     child = tmp_path / "child-stamped.png"
-    from synthmark.vocab import DerivationOperation
+    from synthmark.record.vocab import DerivationOperation
 
     result = stamp(
         child_source,
@@ -219,8 +219,16 @@ def test_derived_image_keeps_chain_and_stays_synthetic(tmp_path: Path) -> None:
         )
 
 
-@pytest.mark.parametrize("syntax", ["RLELossless", "JPEGLSLossless", "JPEG2000Lossless",
-                                    "ImplicitVRLittleEndian", "ExplicitVRLittleEndian"])
+@pytest.mark.parametrize(
+    "syntax",
+    [
+        "RLELossless",
+        "JPEGLSLossless",
+        "JPEG2000Lossless",
+        "ImplicitVRLittleEndian",
+        "ExplicitVRLittleEndian",
+    ],
+)
 def test_lossless_transcode_of_a_stamped_dicom_keeps_verify_passing(
     tmp_path: Path, syntax: str
 ) -> None:
@@ -236,8 +244,12 @@ def test_lossless_transcode_of_a_stamped_dicom_keeps_verify_passing(
         dataset.save_as(transcoded, enforce_file_format=True)
     else:
         dataset.file_meta.TransferSyntaxUID = target
-        dataset.save_as(transcoded, enforce_file_format=True,
-                        implicit_vr=target.is_implicit_VR, little_endian=target.is_little_endian)
+        dataset.save_as(
+            transcoded,
+            enforce_file_format=True,
+            implicit_vr=target.is_implicit_VR,
+            little_endian=target.is_little_endian,
+        )
     assert pydicom.dcmread(transcoded).file_meta.TransferSyntaxUID == target
     outcome = verify(transcoded)
     assert outcome.ok, outcome.problems

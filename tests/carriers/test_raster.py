@@ -19,6 +19,7 @@ from PIL import Image, PngImagePlugin
 from synthmark.binding import digest_pixels
 from synthmark.carriers._base import Acknowledgment
 from synthmark.carriers.raster import RasterCarrier
+from synthmark.carriers.sidecar import read_sidecar, sidecar_path
 from synthmark.errors import (
     CorruptFileError,
     EncodeError,
@@ -28,7 +29,6 @@ from synthmark.errors import (
     SynthmarkError,
     UnsupportedFormatError,
 )
-from synthmark.sidecar import read_sidecar, sidecar_path
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO / "spec" / "vectors" / "binding" / "raster"

@@ -84,12 +84,12 @@ def test_unknown_option_is_usage_error() -> None:
 def test_internal_error_exits_70_and_says_bug(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import synthmark.records
+    import synthmark.record.parsing
 
     def boom(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("simulated bug")
 
-    monkeypatch.setattr(synthmark.records, "read_json_file", boom)
+    monkeypatch.setattr(synthmark.record.parsing, "read_json_file", boom)
     monkeypatch.delenv("SYNTHMARK_DEBUG", raising=False)
     assert main(["record", "check", str(EXAMPLES / "valid-real-ct-acquisition.json")]) == 70
     err = capsys.readouterr().err
@@ -99,7 +99,7 @@ def test_internal_error_exits_70_and_says_bug(
 
 def test_schema_export_reproduces_committed_schemas(tmp_path: Path) -> None:
     assert main(["schema", "export", str(tmp_path)]) == 0
-    from synthmark.schema import render_schemas
+    from synthmark.specgen.schema import render_schemas
 
     for name in render_schemas():
         assert (tmp_path / name).read_bytes() == (REPO / "schema" / name).read_bytes()
@@ -122,7 +122,7 @@ def test_public_validate_is_the_function_even_after_the_engine_is_imported(
     tmp_path: Path,
 ) -> None:
     import synthmark
-    import synthmark.validation
+    import synthmark.validation.engine
 
     report = synthmark.validate([tmp_path])
     assert not report.failed

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthmark.record import SynthmarkRecord
+from synthmark.record.models import SynthmarkRecord
 from tests.conftest import EXAMPLES
 
 NIBABEL_ANATOMICAL = "anatomical.nii"
@@ -31,8 +31,8 @@ def _pydicom_file(name: str) -> Path:
 
 
 def _synthetic_record(seed: int) -> SynthmarkRecord:
-    from synthmark.records import load_record
-    from synthmark.vocab import Modality
+    from synthmark.record.parsing import load_record
+    from synthmark.record.vocab import Modality
 
     record = load_record(EXAMPLES / "valid-diffusion-ct-chest.json")
     # The example describes a CT slice; this synthetic image is an MR head volume.
@@ -58,12 +58,12 @@ def build_dataset(root: Path) -> Path:
         attestations/*.dsse.json          data collection and processing
     """
     from synthmark.api import stamp
-    from synthmark.attest import SigningKey, parse_predicate, sign_attestation
     from synthmark.carriers import open_image
-    from synthmark.config import MANIFEST_FILE, ValidateConfig
-    from synthmark.manifest import build_manifest
-    from synthmark.records import pretty_json
-    from synthmark.vocab import LifecycleStage
+    from synthmark.provenance import SigningKey, parse_predicate, sign_attestation
+    from synthmark.publish.manifest import build_manifest
+    from synthmark.record.parsing import pretty_json
+    from synthmark.record.vocab import LifecycleStage
+    from synthmark.validation.config import MANIFEST_FILE, ValidateConfig
 
     template = nibabel_file(NIBABEL_ANATOMICAL)
     (root / "sub-01" / "anat").mkdir(parents=True)

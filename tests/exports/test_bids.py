@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from synthmark.cli import main
-from synthmark.exports import load_export_source
-from synthmark.exports.bids import BIDSIGNORE, bids_name_problem, export_bids, load_bids_map
+from synthmark.publish.exports import load_export_source
+from synthmark.publish.exports.bids import BIDSIGNORE, bids_name_problem, export_bids, load_bids_map
 
 
 def _bids_validator(folder: Path) -> subprocess.CompletedProcess[str]:
@@ -152,9 +152,9 @@ def test_bids_name_shape(path: str, ok: bool) -> None:
 def test_all_real_dataset_is_raw_and_valid(tmp_path: Path) -> None:
     import shutil
 
-    from synthmark.config import MANIFEST_FILE, ValidateConfig
-    from synthmark.manifest import build_manifest
-    from synthmark.records import pretty_json
+    from synthmark.publish.manifest import build_manifest
+    from synthmark.record.parsing import pretty_json
+    from synthmark.validation.config import MANIFEST_FILE, ValidateConfig
     from tests.exports.conftest import NIBABEL_ANATOMICAL, nibabel_file
 
     root = tmp_path / "real"

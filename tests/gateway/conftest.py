@@ -49,7 +49,7 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
 
     from synthmark.api import stamp
     from synthmark.demo import strip_dicom_labels
-    from synthmark.records import parse_record
+    from synthmark.record.parsing import parse_record
     from synthmark.watermark import PUBLIC_DETECTION_KEY
 
     folder = tmp_path_factory.mktemp("samples")
@@ -105,7 +105,7 @@ def send(port: int, paths: list[Path], *, ae_title: str = "SYNTHMARK") -> list[i
 
 @pytest.fixture
 def gateway_factory(tmp_path: Path) -> Iterator[object]:
-    from synthmark.gateway import Gateway, GatewayConfig
+    from synthmark.serve.dicom import Gateway, GatewayConfig
 
     started: list[Gateway] = []
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from synthmark.gateway import (
+from synthmark.serve.dicom import (
     STATUS_OUT_OF_RESOURCES,
     STATUS_SUCCESS,
     ForwardTarget,
@@ -173,7 +173,7 @@ def test_compressed_transfer_syntaxes(name: str, gateway_factory: Any, tmp_path:
 def test_fails_closed(
     samples: Samples, gateway_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import synthmark.gateway as module
+    import synthmark.serve.dicom as module
 
     gateway = gateway_factory()
 

@@ -330,7 +330,7 @@ def test_policy_and_keyring_come_from_the_configuration(
     from pydicom.data import get_testdata_file
 
     import synthmark
-    from synthmark.marking import mark_file
+    from synthmark.api import mark_file
     from synthmark.watermark import generate_key, save_keyring
 
     folder = tmp_path / "orthanc"

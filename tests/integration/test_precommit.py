@@ -147,7 +147,7 @@ def scans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from pydicom.data import get_testdata_file
 
     import synthmark
-    from synthmark.marking import mark_file
+    from synthmark.api import mark_file
     from synthmark.watermark import PUBLIC_DETECTION_KEY
 
     def shipped(name: str) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from synthmark.record import SynthmarkRecord
-from synthmark.records import load_record
+from synthmark.record.models import SynthmarkRecord
+from synthmark.record.parsing import load_record
 from tests.conftest import EXAMPLES
 
 

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from synthmark.api import read_record, verify
-from synthmark.config import ValidateConfig
 from synthmark.errors import OptionalDependencyError, UsageError
-from synthmark.record import SynthmarkRecord
-from synthmark.report import Severity
-from synthmark.validation import validate
+from synthmark.record.models import SynthmarkRecord
+from synthmark.validation.config import ValidateConfig
+from synthmark.validation.engine import validate
+from synthmark.validation.report import Severity
 
 from .conftest import volumes
 

@@ -12,8 +12,8 @@ import torch
 
 from synthmark.errors import UsageError
 from synthmark.integrations.torch import mark_batch, record_for
-from synthmark.record import SynthmarkRecord
-from synthmark.records import load_record
+from synthmark.record.models import SynthmarkRecord
+from synthmark.record.parsing import load_record
 from synthmark.watermark import PUBLIC_DETECTION_KEY, detect, generate_key
 from tests.conftest import EXAMPLES
 

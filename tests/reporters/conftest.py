@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from PIL import Image
 
-from synthmark.report import DatasetSummary, Finding, Report, Severity, Thumbnail
+from synthmark.validation.report import DatasetSummary, Finding, Report, Severity, Thumbnail
 
 E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 from typing import Any
 
-from synthmark.report import Finding, Report, Severity, Thumbnail
-from synthmark.reporters import RenderOptions, render
-from synthmark.reporters.html import CONTENT_SECURITY_POLICY
+from synthmark.validation.report import Finding, Report, Severity, Thumbnail
+from synthmark.validation.reporters import RenderOptions, render
+from synthmark.validation.reporters.html import CONTENT_SECURITY_POLICY
 
 from .conftest import png
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from synthmark.report import Report, Thumbnail
-from synthmark.reporters import render
+from synthmark.validation.report import Report, Thumbnail
+from synthmark.validation.reporters import render
 
 from .conftest import build_report, png, sample_findings
 from .test_html import Dom

@@ -11,8 +11,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from synthmark.report import DatasetSummary, Report
-from synthmark.reporters import render
+from synthmark.validation.report import DatasetSummary, Report
+from synthmark.validation.reporters import render
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema" / "report.v1.schema.json"
 

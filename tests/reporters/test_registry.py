@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from synthmark.errors import UsageError
-from synthmark.report import Report
-from synthmark.reporters import REPORTERS, RenderOptions, render
+from synthmark.validation.report import Report
+from synthmark.validation.reporters import REPORTERS, RenderOptions, render
 
-REPORTERS_DIR = Path(__file__).resolve().parents[2] / "synthmark" / "reporters"
+REPORTERS_DIR = Path(__file__).resolve().parents[2] / "synthmark" / "validation" / "reporters"
 
 
 def test_formats() -> None:

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from synthmark.report import Finding, Report, Severity
-from synthmark.reporters import RenderOptions, render
 from synthmark.rules.catalogue import RULES_BY_CODE
+from synthmark.validation.report import Finding, Report, Severity
+from synthmark.validation.reporters import RenderOptions, render
 
 LEVELS = {"none", "note", "warning", "error"}
 

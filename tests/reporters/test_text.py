@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from synthmark.report import Finding, Report, Severity
-from synthmark.reporters import RenderOptions, render
+from synthmark.validation.report import Finding, Report, Severity
+from synthmark.validation.reporters import RenderOptions, render
 
 from .conftest import HOSTILE
 

@@ -10,7 +10,7 @@ from pydicom.data import get_testdata_file
 
 from synthmark.api import stamp
 from synthmark.demo import strip_dicom_labels
-from synthmark.records import load_record
+from synthmark.record.parsing import load_record
 from tests.conftest import EXAMPLES
 
 
@@ -28,8 +28,9 @@ def marked_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("marked")
     dest = folder / "synthetic.dcm"
     record = load_record(EXAMPLES / "valid-diffusion-ct-chest.json")
-    result = stamp(shipped("J2K_pixelrep_mismatch.dcm"), record, dest=dest,
-                   watermark=PUBLIC_DETECTION_KEY)
+    result = stamp(
+        shipped("J2K_pixelrep_mismatch.dcm"), record, dest=dest, watermark=PUBLIC_DETECTION_KEY
+    )
     assert result.record.watermark is not None
     return dest
 

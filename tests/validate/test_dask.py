@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from synthmark.cli import main
-from synthmark.config import ValidateConfig
-from synthmark.distributed import DaskExecutor, validate_distributed
 from synthmark.errors import OptionalDependencyError, UsageError
-from synthmark.report import Report
-from synthmark.validation import validate
+from synthmark.validation.config import ValidateConfig
+from synthmark.validation.dask import DaskExecutor, validate_distributed
+from synthmark.validation.engine import validate
+from synthmark.validation.report import Report
 from tests.validate.conftest import real_copies, strip_labels
 
 LOCAL = ValidateConfig(jobs=1)
@@ -216,9 +216,9 @@ class _Future:
 def test_shard_failures_map_to_errors_and_bug_findings(tmp_path: Path) -> None:
     import concurrent.futures
 
-    from synthmark.distributed import _Pending, _shard_result
     from synthmark.errors import ConfigError, WriteFailedError
-    from synthmark.validation import INTERNAL_ERROR, WalkItem
+    from synthmark.validation.dask import _Pending, _shard_result
+    from synthmark.validation.engine import INTERNAL_ERROR, WalkItem
 
     shard = [WalkItem(tmp_path / "a.dcm", tmp_path, "a.dcm")]
     target = tmp_path / "shard-0000000-x.jsonl"
@@ -244,7 +244,7 @@ def test_dask_logs_lose_their_tracebacks_on_the_command_line() -> None:
     import logging
 
     _needs_dask()
-    from synthmark.distributed import one_line_dask_logs
+    from synthmark.validation.dask import one_line_dask_logs
 
     # Outside pytest dask installs its own stderr handlers (pytest's log capture stops it):
     # stand in for one.
@@ -274,13 +274,13 @@ def test_dask_logs_lose_their_tracebacks_on_the_command_line() -> None:
 def test_files_named_by_settings_count_by_content_and_travel_absolute(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from synthmark.distributed import _absolute, settings_key
-    from synthmark.validation import _Settings
+    from synthmark.validation.dask import _absolute, settings_key
+    from synthmark.validation.engine import RunSettings
     from synthmark.watermark import generate_key, save_keyring
 
     monkeypatch.chdir(tmp_path)
     save_keyring([generate_key()], Path("ring.json"))
-    settings = _Settings(
+    settings = RunSettings(
         header_only=False,
         keyring=Path("ring.json"),
         fpr=1e-6,

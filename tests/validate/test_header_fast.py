@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from synthmark.config import ValidateConfig
-from synthmark.sidecar import SIDECAR_SUFFIX
-from synthmark.validation import _RECORDS, _Settings, inspect_file, validate, walk
+from synthmark.carriers.sidecar import SIDECAR_SUFFIX
+from synthmark.inspect import _RECORDS
+from synthmark.validation.config import ValidateConfig
+from synthmark.validation.engine import RunSettings, file_facts, validate, walk
 from tests.conftest import EXAMPLES
 from tests.validate.conftest import real_copies, shipped
 
-HEADER = _Settings(
+HEADER = RunSettings(
     header_only=True,
     keyring=None,
     fpr=1e-6,
@@ -69,22 +70,22 @@ def test_walk_hint_gives_the_facts_probing_gives(mixed: Path) -> None:
     assert hinted["real/real-0000.dcm"] is False
     for item in items:
         _RECORDS.clear()
-        probed = inspect_file(dataclasses.replace(item, sidecar=None), HEADER)
-        assert inspect_file(item, HEADER) == probed, item.relative
-        assert inspect_file(item, HEADER) == probed, item.relative  # from the record cache
+        probed = file_facts(dataclasses.replace(item, sidecar=None), HEADER)
+        assert file_facts(item, HEADER) == probed, item.relative
+        assert file_facts(item, HEADER) == probed, item.relative  # from the record cache
 
 
 def test_record_cache_is_keyed_by_exact_bytes(mixed: Path) -> None:
     _RECORDS.clear()
     items = {i.relative: i for i in walk([mixed], ValidateConfig())}
-    first = inspect_file(items["stamped/s0.dcm"], HEADER)
-    again = inspect_file(items["stamped/s1.dcm"], HEADER)
+    first = file_facts(items["stamped/s0.dcm"], HEADER)
+    again = file_facts(items["stamped/s1.dcm"], HEADER)
     assert len(_RECORDS) == 1
     assert dataclasses.replace(again, path=first.path) == first
     assert first.record_id is not None and first.synthetic is True
-    broken = inspect_file(items["side/bad-sidecar.dcm"], HEADER)
+    broken = file_facts(items["side/bad-sidecar.dcm"], HEADER)
     assert broken.record_unparseable
-    assert inspect_file(items["side/bad-sidecar.dcm"], HEADER) == broken
+    assert file_facts(items["side/bad-sidecar.dcm"], HEADER) == broken
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

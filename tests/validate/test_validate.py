@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from synthmark.cli import main
-from synthmark.config import MANIFEST_FILE, ValidateConfig, load_config
 from synthmark.errors import ConfigError
-from synthmark.manifest import ManifestBuildError, build_manifest
-from synthmark.records import pretty_json
-from synthmark.validation import validate
+from synthmark.publish.manifest import ManifestBuildError, build_manifest
+from synthmark.record.parsing import pretty_json
+from synthmark.validation.config import MANIFEST_FILE, ValidateConfig, load_config
+from synthmark.validation.engine import validate
 from tests.validate.conftest import real_copies, shipped, strip_labels
 
 ONE_PROCESS = ValidateConfig(jobs=1)
@@ -118,8 +118,10 @@ def test_annex_and_lfs_pointers_are_absent_content(tmp_path: Path) -> None:
         "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12345\n"
     )
     report = validate([dataset], ONE_PROCESS)
-    assert {(f.code, f.path) for f in report.findings} == {("SM902", "scan.dcm"),
-                                                           ("SM902", "lfs.dcm")}
+    assert {(f.code, f.path) for f in report.findings} == {
+        ("SM902", "scan.dcm"),
+        ("SM902", "lfs.dcm"),
+    }
 
 
 def test_symlinked_content_is_followed(tmp_path: Path, marked_synthetic: Path) -> None:
@@ -182,35 +184,49 @@ def test_header_only_lists_rules_not_run(tmp_path: Path, marked_synthetic: Path)
     assert "header-only" in not_run["SM501"]
 
 
-def test_redacted_paths_never_appear(tmp_path: Path, marked_synthetic: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_redacted_paths_never_appear(
+    tmp_path: Path, marked_synthetic: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     dataset = tmp_path / "DOE_JANE_1970"
     real_copies(dataset, 1)
     strip_labels(marked_synthetic, dataset / "DOE_JANE_scan.dcm")
     for fmt in ("text", "json", "sarif", "junit", "html"):
         capsys.readouterr()
-        assert main(["validate", str(dataset), "--jobs", "1", "--no-cache", "--redact-paths",
-                     "--format", fmt]) == 1
+        assert (
+            main(
+                [
+                    "validate",
+                    str(dataset),
+                    "--jobs",
+                    "1",
+                    "--no-cache",
+                    "--redact-paths",
+                    "--format",
+                    fmt,
+                ]
+            )
+            == 1
+        )
         out = capsys.readouterr().out
         assert "DOE_JANE" not in out, fmt
         assert "redacted-" in out, fmt
 
 
 def test_cache_rereads_only_changed_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import synthmark.validation as engine
+    import synthmark.validation.engine as engine
 
     dataset = tmp_path / "c"
     files = real_copies(dataset, 6)
     config = replace(ONE_PROCESS, cache_dir=tmp_path / "cache")
     first = validate([dataset], config)
     calls: list[str] = []
-    real_inspect = engine.inspect_file
+    real_inspect = engine.file_facts
 
     def counting(item: engine.WalkItem, settings: object) -> object:
         calls.append(item.relative)
         return real_inspect(item, settings)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(engine, "inspect_file", counting)
+    monkeypatch.setattr(engine, "file_facts", counting)
     second = validate([dataset], config)
     assert calls == []
     assert second.findings == first.findings
@@ -235,8 +251,7 @@ def test_manifest_build_check_and_refusal(tmp_path: Path, marked_synthetic: Path
     real_copies(dataset / "real", 3)
     (dataset / "synthetic").mkdir()
     shutil.copy(marked_synthetic, dataset / "synthetic" / "s.dcm")
-    manifest = build_manifest(dataset, name="t", version="1", publisher="lab",
-                              config=ONE_PROCESS)
+    manifest = build_manifest(dataset, name="t", version="1", publisher="lab", config=ONE_PROCESS)
     assert (manifest.total_count, manifest.synthetic_count) == (4, 1)
     (dataset / MANIFEST_FILE).write_text(pretty_json(manifest))
     assert main(["manifest", "check", str(dataset), "--jobs", "1"]) == 0
@@ -256,13 +271,31 @@ def test_manifest_build_check_and_refusal(tmp_path: Path, marked_synthetic: Path
 def test_changed_since_checks_only_changed_files(tmp_path: Path, marked_synthetic: Path) -> None:
     repo = tmp_path / "repo"
     real_copies(repo, 3)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
     for command in (["git", "init", "-q"], ["git", "add", "."], ["git", "commit", "-qm", "x"]):
         subprocess.run(command, cwd=repo, check=True, env=env)
     strip_labels(marked_synthetic, repo / "new.dcm")
-    code = main(["validate", str(repo), "--jobs", "1", "--no-cache", "--changed-since", "HEAD",
-                 "--format", "json", "-o", str(tmp_path / "r.json")])
+    code = main(
+        [
+            "validate",
+            str(repo),
+            "--jobs",
+            "1",
+            "--no-cache",
+            "--changed-since",
+            "HEAD",
+            "--format",
+            "json",
+            "-o",
+            str(tmp_path / "r.json"),
+        ]
+    )
     assert code == 1
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["summary"]["files"] == 1
@@ -276,10 +309,25 @@ def test_json_report_matches_its_schema(tmp_path: Path, marked_synthetic: Path) 
     real_copies(dataset, 2)
     strip_labels(marked_synthetic, dataset / "s.dcm")
     out = tmp_path / "report.json"
-    assert main(["validate", str(dataset), "--jobs", "1", "--no-cache", "--format", "json",
-                 "-o", str(out)]) == 1
-    schema = json.loads((Path(__file__).resolve().parents[2] / "schema" /
-                         "report.v1.schema.json").read_text())
+    assert (
+        main(
+            [
+                "validate",
+                str(dataset),
+                "--jobs",
+                "1",
+                "--no-cache",
+                "--format",
+                "json",
+                "-o",
+                str(out),
+            ]
+        )
+        == 1
+    )
+    schema = json.loads(
+        (Path(__file__).resolve().parents[2] / "schema" / "report.v1.schema.json").read_text()
+    )
     jsonschema.validate(json.loads(out.read_text()), schema)
 
 

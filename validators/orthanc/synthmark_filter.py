@@ -217,8 +217,8 @@ class Checker:
         activate_venv(settings.venv)
         try:
             import synthmark
-            from synthmark.config import ValidateConfig, apply_policy
             from synthmark.errors import SynthmarkError
+            from synthmark.validation.config import ValidateConfig, apply_policy
         except Exception as exc:  # ImportError, or a broken dependency (ABI mismatch)
             raise Unavailable(
                 f"cannot import synthmark from {settings.venv}: {type(exc).__name__}: {exc}"
@@ -255,7 +255,7 @@ class Checker:
 
     def check(self, data: bytes) -> Decision:
         from synthmark import validate
-        from synthmark.report import Severity
+        from synthmark.validation.report import Severity
 
         # The instance is written to a private folder (0700; it holds patient data) and
         # removed whatever happens.

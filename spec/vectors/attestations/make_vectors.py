@@ -15,11 +15,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from synthmark.attest import SigningKey, pae, sign_attestation, sign_record_object
-from synthmark.attest.dsse import IN_TOTO_PAYLOAD_TYPE, RECORD_PAYLOAD_TYPE
-from synthmark.attest.predicates import predicate_type_uri
-from synthmark.records import canonical_json, load_record
-from synthmark.vocab import LifecycleStage
+from synthmark.provenance import SigningKey, pae, sign_attestation, sign_record_object
+from synthmark.provenance.dsse import IN_TOTO_PAYLOAD_TYPE, RECORD_PAYLOAD_TYPE
+from synthmark.provenance.predicates import predicate_type_uri
+from synthmark.record.parsing import canonical_json, load_record
+from synthmark.record.vocab import LifecycleStage
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent.parent

@@ -1,0 +1,2 @@
+"""Publishing a dataset: its manifest (:mod:`.manifest`), exports to Croissant and BIDS
+(:mod:`.exports`) and the human-readable card (:mod:`.card`)."""

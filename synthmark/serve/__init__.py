@@ -1,0 +1,1 @@
+"""Serving: the validating DICOM storage gateway (:mod:`.dicom`, ``synthmark serve dicom``)."""
