@@ -20,6 +20,11 @@ def test_committed_schemas_match_generated() -> None:
         )
 
 
+def test_export_reproduces_every_committed_schema() -> None:
+    committed = {p.name for p in (REPO / "schema").glob("*.schema.json")}
+    assert committed == set(render_schemas()), "schema/ holds files `schema export` does not make"
+
+
 def test_schemas_are_valid_2020_12_with_versioned_ids() -> None:
     for name, data in render_schemas().items():
         schema = json.loads(data)

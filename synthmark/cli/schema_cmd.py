@@ -31,11 +31,14 @@ def check(folder: Path) -> None:
     from synthmark.cli import EXIT_FINDINGS, exit_with
     from synthmark.specgen.schema import render_schemas
 
+    rendered = render_schemas()
     drift = []
-    for name, data in render_schemas().items():
+    for name, data in rendered.items():
         path = folder / name
         if not path.is_file() or path.read_bytes() != data:
             drift.append(name)
+    # A committed schema that nothing generates any more is drift too.
+    drift += sorted(p.name for p in folder.glob("*.schema.json") if p.name not in rendered)
     if drift:
         click.echo("schemas out of date: " + ", ".join(drift) + " (run `synthmark schema export`)")
         exit_with(EXIT_FINDINGS)

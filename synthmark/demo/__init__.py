@@ -56,9 +56,11 @@ class DemoOutcome:
 
 def _real_path(name: str) -> Path:
     if name.endswith((".nii", ".nii.gz")):
-        from nibabel.testing import data_path
+        import nibabel
 
-        return Path(str(data_path)) / name
+        # nibabel.testing.data_path is the same folder, but importing nibabel.testing
+        # imports pytest, which a user's install (no dev extras) does not have.
+        return Path(nibabel.__file__).resolve().parent / "tests" / "data" / name
     from pydicom.data import get_testdata_file
 
     found = get_testdata_file(name, download=False)
