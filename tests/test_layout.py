@@ -36,7 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
 #: Data folders and the package's own __init__ (the public re-exports), not layers.
-NOT_LAYERS = {"policies", "__init__", "py.typed"}
+NOT_LAYERS = {"policies", "templates", "__init__", "py.typed"}
 #: At most six top-level modules (issue: the top level holds packages).
 MAX_TOP_LEVEL_MODULES = 6
 

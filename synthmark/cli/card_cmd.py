@@ -59,7 +59,8 @@ def card(
     from synthmark.carriers.atomic import atomic_write_bytes
     from synthmark.errors import OutputExistsError
     from synthmark.provenance import load_trust
-    from synthmark.publish.card import build_card, markdown_images, render_html, render_markdown
+    from synthmark.publish.card import build_card
+    from synthmark.publish.card_render import markdown_images, render_html, render_markdown
 
     if output is not None and output.exists() and not overwrite:
         raise OutputExistsError("output exists", path=output)

@@ -11,7 +11,8 @@ import pytest
 from synthmark.api import stamp
 from synthmark.cli import main
 from synthmark.errors import InputNotFoundError
-from synthmark.publish.card import build_card, markdown_images, render_html, render_markdown
+from synthmark.publish.card import build_card
+from synthmark.publish.card_render import markdown_images, render_html, render_markdown
 from synthmark.record.models import ManifestEntry
 from synthmark.record.parsing import load_record, parse_manifest, pretty_json
 from synthmark.record.vocab import FileRole
@@ -93,7 +94,7 @@ def test_markdown(dataset: Dataset) -> None:
 
 
 def test_markdown_escapes_table_cells() -> None:
-    from synthmark.publish.card import _md
+    from synthmark.publish.card_render import _md
 
     assert _md("a|b\n<script>") == "a\\|b \\<script\\>"
 
@@ -174,3 +175,8 @@ def test_patient_derived_synthetic_images_are_not_shown(dataset: Dataset, tmp_pa
     shown = build_card(root, real_thumbnails=True, now=NOW)
     assert shown.withheld == 0
     assert ("synthetic/c0.png", "patient-derived") in {(i.path, i.role) for i in shown.images}
+
+
+def test_html_card_is_deterministic(dataset: Dataset) -> None:
+    card = build_card(dataset.root, now=NOW)
+    assert render_html(card) == render_html(card)

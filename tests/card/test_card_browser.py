@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from synthmark.publish.card import build_card, render_html
+from synthmark.publish.card import build_card
+from synthmark.publish.card_render import render_html
 from tests.reporters.test_html import Dom
 from tests.reporters.test_html_browser import BROWSER, chromium
 

@@ -162,3 +162,13 @@ def test_clean(clean_report: Report) -> None:
     assert dom.by_id["verdict"] == "PASSED"
     assert dom.by_id["count-errors"] == "0"
     assert "no-findings" in dom.by_id
+
+
+def test_deterministic_and_autoescaped_by_the_template(hostile_report: Report) -> None:
+    # The same report renders to the same bytes (no clock, no ordering by hash), and the
+    # template engine escapes every value: no code path builds HTML from strings any more.
+    first = render(hostile_report, "html", RenderOptions())
+    assert first == render(hostile_report, "html", RenderOptions())
+    from synthmark.validation.reporters.html import html_environment
+
+    assert html_environment().autoescape is True
