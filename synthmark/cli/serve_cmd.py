@@ -66,6 +66,48 @@ def serve() -> None:
     show_default=True,
     help="Concurrent associations.",
 )
+@click.option(
+    "--allow-ae",
+    "allow_ae",
+    multiple=True,
+    metavar="AET",
+    help="A calling AE title that may send (repeatable); others get A-ASSOCIATE-RJ.",
+)
+@click.option(
+    "--allow-host",
+    "allow_host",
+    multiple=True,
+    metavar="ADDR[/BITS]",
+    help="A peer address or network that may connect (repeatable); others are closed.",
+)
+@click.option(
+    "--allow-any-sender",
+    is_flag=True,
+    help="Listen on a non-loopback --host without --allow-ae or --allow-host.",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="DICOM TLS: the gateway's PEM certificate (with --tls-key).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="DICOM TLS: the PEM private key of --tls-cert.",
+)
+@click.option(
+    "--tls-ca",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="DICOM TLS: senders must present a certificate from this PEM CA (mutual TLS).",
+)
+@click.option(
+    "--duplicates",
+    type=click.Choice(["refuse", "keep"]),
+    default="refuse",
+    show_default=True,
+    help="A second instance with a stored SOP Instance UID and other content: refuse it "
+    "(status 0x0111) or keep it beside the first.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Also log pynetdicom's own messages.")
 def dicom(
     port: int,
@@ -79,6 +121,13 @@ def dicom(
     ae_title: str,
     reject_non_image: bool,
     max_associations: int,
+    allow_ae: tuple[str, ...],
+    allow_host: tuple[str, ...],
+    allow_any_sender: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_ca: Path | None,
+    duplicates: str,
     verbose: bool,
 ) -> None:
     """Validating DICOM storage gateway (C-STORE SCP).
@@ -87,16 +136,26 @@ def dicom(
     before Success is answered, rejected ones get status 0xCnnn (rule SMnnn, e.g. 0xC501
     for an unacknowledged synthetic image) and go to the quarantine. 0xA700 means the
     gateway could not decide or store: the sender should retry. One log line per
-    instance on stderr. Stops cleanly on SIGINT or SIGTERM.
+    instance on stderr. Stops cleanly on SIGINT or SIGTERM. Senders can be restricted by
+    calling AE title, by address and by TLS client certificate; a stored instance is never
+    replaced by another with the same SOP Instance UID.
     """
     from synthmark.errors import UsageError
-    from synthmark.serve.dicom import ForwardTarget, Gateway, GatewayConfig
+    from synthmark.serve.dicom import ForwardTarget, Gateway, GatewayConfig, TlsConfig
 
     if (store is None) == (forward is None):
         raise UsageError("give exactly one of --store DIR and --forward HOST:PORT[:AET]")
     if not 0 < len(ae_title.strip()) <= 16:
         raise UsageError("--ae-title must have 1 to 16 characters")
+    if (tls_cert is None) != (tls_key is None):
+        raise UsageError("give --tls-cert and --tls-key together")
+    if tls_ca is not None and tls_cert is None:
+        raise UsageError("--tls-ca needs --tls-cert and --tls-key")
+    for title in allow_ae:
+        if not 0 < len(title.strip()) <= 16:
+            raise UsageError(f"--allow-ae {title!r}: an AE title has 1 to 16 characters")
     _configure_logging(verbose)
+    tls = TlsConfig(tls_cert, tls_key, tls_ca) if tls_cert and tls_key else None
     config = GatewayConfig(
         port=port,
         host=host,
@@ -109,6 +168,11 @@ def dicom(
         trust=trust,
         accept_non_image=not reject_non_image,
         max_associations=max_associations,
+        allowed_calling_aes=tuple(t.strip() for t in allow_ae),
+        allowed_hosts=allow_host,
+        allow_any_sender=allow_any_sender,
+        tls=tls,
+        duplicates="keep" if duplicates == "keep" else "refuse",
     )
     gateway = Gateway(config)
     stop_requested = threading.Event()

@@ -15,9 +15,19 @@ default: the per-instance rules, SM501 unacknowledged-synthetic-image included) 
 
 No instance is lost: Success is only sent once the instance is on disk (fsynced) or the
 next hop answered Success; any other outcome is a failure status, and the sender still
-has the instance. Nothing here prints; each decision is one ``logging`` line on the
-``synthmark.serve.dicom`` logger with a short hash of the SOP Instance UID (an identifier),
-never patient attributes.
+has the instance. None is overwritten either: in store mode a second instance with the
+SOP Instance UID of a stored one is refused with ``0x0111`` (Duplicate SOP Instance) unless
+it is byte-identical (a resend, answered Success), or, with ``duplicates="keep"``, stored
+beside the first as ``<uid>.<sha256 prefix>.dcm``.
+
+Who may send: calling AE titles (``allowed_calling_aes``, an A-ASSOCIATE-RJ for others),
+peer addresses (``allowed_hosts``, addresses or networks; other connections are closed
+before any PDU), and DICOM TLS (``tls``: the server certificate, and with a CA file every
+sender must present a certificate that chains to it). A gateway bound to a non-loopback
+address refuses to start without one of the allow-lists unless ``allow_any_sender``.
+
+Nothing here prints; each decision is one ``logging`` line on the ``synthmark.gateway``
+logger with a short hash of the SOP Instance UID (an identifier), never patient attributes.
 
 pynetdicom is an optional dependency (``pip install synthmark[gateway]``), imported only
 when a gateway is built. See ``docs/gateway.md``.
@@ -29,17 +39,19 @@ import contextlib
 import dataclasses
 import datetime
 import hashlib
+import ipaddress
 import json
 import logging
 import os
 import re
 import shutil
+import ssl
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from synthmark.carriers.atomic import atomic_write_bytes, fsync_dir
 from synthmark.errors import (
@@ -67,6 +79,9 @@ LOGGER = logging.getLogger("synthmark.gateway")
 STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_CANNOT_UNDERSTAND = 0xC000
+#: PS3.7 C.5: "Failure: Duplicate SOP Instance". Not a retry status: the sender's copy and
+#: the stored one differ, and an operator must decide.
+STATUS_DUPLICATE = 0x0111
 _WARNING_STATUSES = frozenset({0x0001, 0xB000, 0xB006, 0xB007})
 
 _UID = re.compile(r"[0-9]+(?:\.[0-9]+)*")
@@ -144,6 +159,75 @@ class ForwardTarget:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    """DICOM TLS (PS3.15 Annex B) of the gateway's listening port.
+
+    Attributes:
+        cert: PEM certificate (chain) of the gateway.
+        key: PEM private key of that certificate (unencrypted; keep it mode 0600).
+        ca: PEM CA certificate(s); when given, every sender must present a certificate
+            that chains to one of them (mutual TLS), else the handshake fails.
+    """
+
+    cert: Path
+    key: Path
+    ca: Path | None = None
+
+    def context(self) -> ssl.SSLContext:
+        """The server-side SSL context (TLS 1.2 or later).
+
+        Raises:
+            ConfigError: when a file is missing or not a usable certificate or key.
+        """
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(str(self.cert), str(self.key))
+            if self.ca is not None:
+                context.load_verify_locations(cafile=str(self.ca))
+                context.verify_mode = ssl.CERT_REQUIRED
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"cannot use the TLS certificate or key: {exc}",
+                hint="--tls-cert and --tls-key are PEM files; --tls-ca a PEM CA file",
+            ) from exc
+        return context
+
+
+def parse_networks(
+    values: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Addresses or networks (``10.1.2.3``, ``10.0.0.0/8``, ``::1``) as networks.
+
+    Raises:
+        UsageError: for anything else (host names are not resolved: a name is not an
+            identity a sender can be held to).
+    """
+    out = []
+    for value in values:
+        try:
+            out.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise UsageError(
+                f"--allow-host {value!r}: expected an IP address or network",
+                hint="e.g. 10.20.0.5 or 10.20.0.0/16",
+            ) from None
+    return tuple(out)
+
+
+def _allowed(
+    address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    try:
+        peer = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped
+    return any(peer in network for network in networks)
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     """How a :class:`Gateway` listens, validates and what it does with instances.
 
@@ -172,6 +256,13 @@ class GatewayConfig:
         grace_s: On :meth:`Gateway.stop`, how long running associations may finish before
             they are aborted (an aborted sender never got Success, so nothing is lost).
         torch_threads: Threads torch may use while detecting watermarks.
+        allowed_calling_aes: Calling AE titles that may associate; empty: any.
+        allowed_hosts: Peer addresses or networks that may connect (see
+            :func:`parse_networks`); empty: any.
+        allow_any_sender: Allow a non-loopback ``host`` without either allow-list.
+        tls: DICOM TLS on the listening port; None: plain TCP.
+        duplicates: What a second instance with a stored SOP Instance UID and other
+            content gets: ``refuse`` (status 0x0111) or ``keep`` (stored beside).
     """
 
     port: int = 11112
@@ -190,6 +281,11 @@ class GatewayConfig:
     idle_timeout_s: float | None = 60.0
     grace_s: float = 10.0
     torch_threads: int = 1
+    allowed_calling_aes: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    allow_any_sender: bool = False
+    tls: TlsConfig | None = None
+    duplicates: Literal["refuse", "keep"] = "refuse"
 
 
 @dataclass(frozen=True)
@@ -197,8 +293,9 @@ class Decision:
     """What the gateway did with one instance.
 
     Attributes:
-        outcome: ``"accepted"``, ``"rejected"`` (a validation verdict) or ``"failed"``
-            (no verdict could be acted on: internal error, disk, next hop).
+        outcome: ``"accepted"``, ``"rejected"`` (a validation verdict), ``"duplicate"``
+            (valid, but another instance with its SOP Instance UID is stored) or
+            ``"failed"`` (no verdict could be acted on: internal error, disk, next hop).
         status: The C-STORE status returned to the sender.
         code: The rule code of a rejection (or ``None``).
         comment: Short text sent as Error Comment (0000,0902) with failure statuses.
@@ -224,6 +321,7 @@ class GatewayStats:
 
     accepted: int = 0
     rejected: int = 0
+    duplicates: int = 0
     failed: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
 
@@ -244,6 +342,20 @@ class Gateway:
         _require_pynetdicom()
         if (config.store is None) == (config.forward is None):
             raise UsageError("give exactly one of --store DIR and --forward HOST:PORT[:AET]")
+        if config.duplicates not in ("refuse", "keep"):
+            raise UsageError("duplicates must be 'refuse' or 'keep'")
+        self._networks = parse_networks(config.allowed_hosts)
+        exposed = not _is_loopback(config.host)
+        if (
+            exposed
+            and not (config.allowed_calling_aes or config.allowed_hosts)
+            and not (config.allow_any_sender)
+        ):
+            raise UsageError(
+                f"listening on {config.host} lets anyone on the network send instances",
+                hint="restrict senders with --allow-ae / --allow-host, or say --allow-any-sender",
+            )
+        self._ssl_context = config.tls.context() if config.tls is not None else None
         self.config = config
         self._validate_config = _validation_config(config)
         for folder in (config.store, config.quarantine, config.spool):
@@ -262,6 +374,9 @@ class Gateway:
         self._server: ThreadedAssociationServer | None = None
         self._own_spool: Path | None = None
         self._stopped = threading.Event()
+        # Stores are serialised so that "is this UID already stored?" and the store itself
+        # are one step even where hard links (the atomic no-replace) are unavailable.
+        self._store_lock = threading.Lock()
 
     # ------------------------------------------------------------------ life cycle
 
@@ -297,6 +412,9 @@ class Gateway:
         if self.config.forward is not None and self.config.spool is None:
             self._own_spool = Path(tempfile.mkdtemp(prefix="synthmark-gateway-"))
         ae = AE(ae_title=self.config.ae_title)
+        if self.config.allowed_calling_aes:
+            # pynetdicom answers others with A-ASSOCIATE-RJ "calling AE title not recognised".
+            ae.require_calling_aet = list(self.config.allowed_calling_aes)
         ae.maximum_associations = self.config.max_associations
         ae.network_timeout = self.config.idle_timeout_s
         syntaxes = decodable_transfer_syntaxes()
@@ -310,20 +428,28 @@ class Gateway:
             (evt.EVT_CONN_CLOSE, self._on_association_end),
         ]
         try:
-            server = ae.start_server(
-                (self.config.host, self.config.port), block=False, evt_handlers=handlers
+            server = ae.make_server(
+                (self.config.host, self.config.port),
+                evt_handlers=handlers,
+                ssl_context=self._ssl_context,
+                server_class=_server_class(self._networks),
             )
         except OSError as exc:
             raise ConfigError(
                 f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror or exc}",
                 hint="choose another --port, or stop what listens there",
             ) from exc
-        assert server is not None
+        # What ae.start_server(block=False) does, with our server class: pynetdicom's
+        # shutdown() expects the server in the AE's list.
+        ae._servers.append(server)
+        threading.Thread(
+            target=server.serve_forever, name="synthmark-gateway-accept", daemon=True
+        ).start()
         self._ae, self._server = ae, server
         self._stopped.clear()
         host, port = self.address
         LOGGER.info(
-            "listening on %s:%d as %s (policy %s, %s)",
+            "listening on %s:%d as %s (policy %s, %s, %s, senders: %s)",
             host,
             port,
             self.config.ae_title,
@@ -331,6 +457,8 @@ class Gateway:
             f"store {self.config.store}"
             if self.config.store is not None
             else f"forward {self.config.forward}",
+            "TLS" if self._ssl_context is not None else "plain TCP",
+            _senders(self.config),
         )
 
     def stop(self) -> None:
@@ -503,26 +631,69 @@ class Gateway:
             )
             return self._quarantine(decision, data, uid, sop_class, name, assoc)
         if self.config.store is not None:
-            dest = self.config.store / name
-            try:
-                os.replace(spooled, dest)
-                fsync_dir(self.config.store)
-            except OSError as exc:
-                LOGGER.error("cannot store an accepted instance: %s", exc.strerror)
-                return Decision(
-                    "failed",
-                    STATUS_OUT_OF_RESOURCES,
-                    comment="gateway cannot write",
-                    findings=findings,
-                    uid_hash=hashed,
-                )
-            return Decision(
-                "accepted", STATUS_SUCCESS, findings=findings, stored=dest, uid_hash=hashed
-            )
+            return self._store(spooled, data, name, findings, hashed)
         status, comment = self._forward(spooled, sop_class, assoc)
         if status == STATUS_SUCCESS or status in _WARNING_STATUSES:
             return Decision("accepted", status, findings=findings, uid_hash=hashed)
         return Decision("failed", status, comment=comment, findings=findings, uid_hash=hashed)
+
+    def _store(
+        self, spooled: Path, data: bytes, name: str, findings: tuple[Finding, ...], hashed: str
+    ) -> Decision:
+        """Store an accepted instance without ever replacing a stored one."""
+        store = self.config.store
+        assert store is not None
+        dest = store / name
+        try:
+            with self._store_lock:
+                if _place(spooled, dest):
+                    fsync_dir(store)
+                    return Decision(
+                        "accepted", STATUS_SUCCESS, findings=findings, stored=dest, uid_hash=hashed
+                    )
+                if _same_content(dest, data):
+                    # A resend (the sender never saw our Success): it is stored already.
+                    LOGGER.info("uid=%s already stored with the same content", hashed)
+                    return Decision(
+                        "accepted", STATUS_SUCCESS, findings=findings, stored=dest, uid_hash=hashed
+                    )
+                if self.config.duplicates == "keep":
+                    digest = hashlib.sha256(data).hexdigest()[:16]
+                    beside = store / f"{Path(name).stem}.{digest}.dcm"
+                    if _place(spooled, beside):
+                        fsync_dir(store)
+                    LOGGER.warning(
+                        "uid=%s: another instance with this SOP Instance UID is stored; "
+                        "kept beside it as %s",
+                        hashed,
+                        beside.name,
+                    )
+                    return Decision(
+                        "accepted",
+                        STATUS_SUCCESS,
+                        findings=findings,
+                        stored=beside,
+                        uid_hash=hashed,
+                    )
+        except OSError as exc:
+            LOGGER.error("cannot store an accepted instance: %s", exc.strerror)
+            return Decision(
+                "failed",
+                STATUS_OUT_OF_RESOURCES,
+                comment="gateway cannot write",
+                findings=findings,
+                uid_hash=hashed,
+            )
+        LOGGER.warning(
+            "uid=%s: refused, another instance with this SOP Instance UID is stored", hashed
+        )
+        return Decision(
+            "duplicate",
+            STATUS_DUPLICATE,
+            comment="SOP Instance UID already stored with other content",
+            findings=findings,
+            uid_hash=hashed,
+        )
 
     def check(self, path: Path) -> Report:
         """Validate one DICOM file with the gateway's policy (serialised; never raises for
@@ -607,9 +778,78 @@ class Gateway:
                 stats.accepted += 1
             elif decision.outcome == "rejected":
                 stats.rejected += 1
+            elif decision.outcome == "duplicate":
+                stats.duplicates += 1
             else:
                 stats.failed += 1
             stats.by_status[decision.status] = stats.by_status.get(decision.status, 0) + 1
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _senders(config: GatewayConfig) -> str:
+    parts = []
+    if config.allowed_calling_aes:
+        parts.append("AE titles " + ", ".join(config.allowed_calling_aes))
+    if config.allowed_hosts:
+        parts.append("hosts " + ", ".join(config.allowed_hosts))
+    if config.tls is not None and config.tls.ca is not None:
+        parts.append("client certificates")
+    return "; ".join(parts) or "any"
+
+
+def _server_class(
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+) -> type[ThreadedAssociationServer]:
+    """pynetdicom's threaded server, closing connections from peers not in ``networks``."""
+    from pynetdicom.transport import ThreadedAssociationServer
+
+    class FilteringServer(ThreadedAssociationServer):
+        def verify_request(
+            self, request: Any, client_address: Any
+        ) -> bool:  # socketserver's hook: False closes the connection unanswered
+            if not networks:
+                return True
+            address = str(client_address[0]) if isinstance(client_address, tuple) else ""
+            if _allowed(address, networks):
+                return True
+            LOGGER.warning("connection from %s refused: not an allowed host", address)
+            return False
+
+    return FilteringServer
+
+
+def _place(source: Path, dest: Path) -> bool:
+    """Move ``source`` to ``dest`` unless ``dest`` exists; True when moved.
+
+    A hard link is the atomic "create, never replace"; where the file system has none,
+    the caller's store lock makes the existence check and the rename one step.
+    """
+    try:
+        os.link(source, dest)
+    except FileExistsError:
+        return False
+    except OSError:
+        if dest.exists():
+            return False
+        os.replace(source, dest)
+        return True
+    source.unlink()
+    return True
+
+
+def _same_content(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 class _Forwarder:
