@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from synthmark.binding import PixelDigest, digest_pixels
 from synthmark.carriers import CarrierFile, StandardLabel, open_image_sized
+from synthmark.carriers.c2pa import assertion_json
 from synthmark.carriers.sidecar import read_sidecar
 from synthmark.errors import RecordInvalidError, RecordParseError, SynthmarkError
 from synthmark.record.models import SynthmarkRecord
@@ -276,7 +277,9 @@ def _credentials_contradiction(state: Any, record: SynthmarkRecord) -> str | Non
             f"C2PA digitalSourceType {state.digital_source_type} differs from the "
             f"record's {record.digital_source_type.value}"
         )
-    if state.record_json is not None and state.record_json != canonical_json(record):
+    if state.record_json is not None and state.record_json != assertion_json(
+        canonical_json(record)
+    ):
         return "the record in the C2PA manifest differs from the record in use"
     if state.watermark is not None and (
         record.watermark is None

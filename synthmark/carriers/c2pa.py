@@ -99,8 +99,8 @@ class CredentialsState:
             signer not trusted or no trust anchors given) or ``"trusted"`` (valid and the
             chain ends at a given trust anchor).
         digital_source_type: ``digitalSourceType`` of the active manifest's ``c2pa.created``.
-        record_json: Canonical JSON (sorted keys, no whitespace, UTF-8) of the
-            :data:`ASSERTION_LABEL` assertion, if present.
+        record_json: The :data:`ASSERTION_LABEL` assertion, if present, in the form of
+            :func:`assertion_json` (canonical JSON, integral numbers as integers).
         failure_codes: C2PA validation status codes that failed, in report order, e.g.
             ``"assertion.dataHash.mismatch"``, ``"claimSignature.mismatch"``, or
             ``"signingCredential.untrusted"`` when anchors were given but did not match.
@@ -156,6 +156,46 @@ def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
         "utf-8"
     )
+
+
+#: Integral floats below this magnitude are written as integers (exact in a double).
+_EXACT_INTEGERS = 2**53
+
+
+def _integral_as_int(value: Any) -> Any:
+    """``1.0`` becomes ``1``, recursively: the number form every JSON writer agrees on.
+
+    The assertion is a JSON box, and its hashed URI covers the stored bytes. c2pa-rs writes
+    a float 1.0 as ``1.0``; a reader that parses the box and serialises it again before
+    hashing (as @trustnxt/c2pa-ts 0.9 does; the spec hashes the stored bytes) writes
+    ``1``, so the hash no longer matches. Writing integral values as integers makes the
+    bytes the same either way; other floats print identically in both (shortest
+    round-trip form).
+    """
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_INTEGERS:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral_as_int(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral_as_int(v) for v in value]
+    return value
+
+
+def assertion_json(record_json: bytes) -> bytes:
+    """The record exactly as the ``org.synthmark.record`` assertion stores it.
+
+    Canonical JSON (sorted keys, no whitespace, UTF-8) with integral numbers written as
+    integers (spec/parts/c2pa.md section 2); what :attr:`CredentialsState.record_json`
+    holds, so compare a record with it in this form.
+
+    Raises:
+        RecordParseError: ``record_json`` is not UTF-8 JSON.
+    """
+    try:
+        value = json.loads(record_json.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordParseError(f"record is not UTF-8 JSON: {exc}") from exc
+    return _canonical(_integral_as_int(value))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,6 +369,7 @@ def embed_credentials(
         raise RecordParseError(f"record is not UTF-8 JSON: {exc}") from exc
     if not isinstance(record, dict):
         raise RecordParseError("record is not a JSON object")
+    record = _integral_as_int(record)
     if digital_source_type not in {t.value for t in DigitalSourceType}:
         raise CredentialsError(
             f"unknown digital source type {digital_source_type!r}",

@@ -23,6 +23,7 @@ from synthmark.carriers.c2pa import (
     CredentialsState,
     DevCa,
     SigningIdentity,
+    assertion_json,
     build_manifest,
     embed_credentials,
     load_signing_identity,
@@ -51,7 +52,10 @@ RECORD = {
     "nested": {"a": [[1, 2], [3]], "empty": [], "f": 0.1},
 }
 RECORD_JSON = json.dumps(RECORD).encode()
-CANONICAL = json.dumps(RECORD, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+# As the assertion stores it: canonical JSON with integral numbers as integers (1.0 -> 1).
+CANONICAL = json.dumps(
+    {**RECORD, "spacing": [0.5, 0.5, 1]}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+).encode()
 
 
 def _png(rgb: bool = False, *, size: int = 64) -> bytes:
@@ -482,3 +486,10 @@ def test_anchor_bundle(ca: DevCa, signed_png: bytes, tmp_path: Path) -> None:
     other = make_dev_ca(tmp_path / "other")
     bundle = other.root_cert.read_bytes() + ca.root_cert.read_bytes()
     assert read_credentials(signed_png, "image/png", trust_anchors_pem=bundle).state == "trusted"
+
+
+def test_assertion_form_writes_integral_numbers_as_integers() -> None:
+    assert assertion_json(RECORD_JSON) == CANONICAL
+    assert assertion_json(b'{"a":1.0,"b":[2.5,-0.0,1e300],"c":{"d":3.0}}') == (
+        b'{"a":1,"b":[2.5,0,1e+300],"c":{"d":3}}'
+    )
