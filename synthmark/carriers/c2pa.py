@@ -3,7 +3,7 @@
 synthmark writes one C2PA manifest per stamped raster image: a ``c2pa.created`` action with
 the IPTC digital source type, the synthmark record as the custom assertion
 :data:`ASSERTION_LABEL`, and, when the image carries a synthmark watermark, a
-``c2pa.watermarked`` action plus a ``c2pa.soft-binding`` assertion. Thumbnails are never
+``c2pa.watermarked.bound`` action plus a ``c2pa.soft-binding`` assertion. Thumbnails are never
 written: they would copy pixels of what may be derived from real patients' images.
 
 ``c2pa`` (a native library behind ctypes) is imported inside the functions so that importing
@@ -307,7 +307,9 @@ def build_manifest(
         key_id, payload_hex = watermark
         actions.append(
             {
-                "action": "c2pa.watermarked",
+                # C2PA 2.1+: "bound" says the watermark's value is this manifest's soft
+                # binding (the assertion below), so a resolver can find the manifest by it.
+                "action": "c2pa.watermarked.bound",
                 "softwareAgent": generator,
                 "parameters": {"org.synthmark.key_id": key_id},
             }

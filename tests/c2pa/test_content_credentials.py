@@ -156,7 +156,7 @@ def test_manifest_definition_shape() -> None:
     labels = [a["label"] for a in manifest["assertions"]]
     assert labels == ["c2pa.actions", ASSERTION_LABEL, "c2pa.soft-binding"]
     actions = manifest["assertions"][0]["data"]["actions"]
-    assert [a["action"] for a in actions] == ["c2pa.created", "c2pa.watermarked"]
+    assert [a["action"] for a in actions] == ["c2pa.created", "c2pa.watermarked.bound"]
     assert actions[0]["digitalSourceType"] == TRAINED
     assert manifest["assertions"][2]["data"]["alg"] == "org.synthmark.wm.1"
 
