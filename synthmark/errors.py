@@ -88,6 +88,31 @@ class PixelDecodeError(SynthmarkError):
     default_hint = "install a decoder for this transfer syntax, or transcode losslessly"
 
 
+class ResourceLimitError(SynthmarkError):
+    """Reading the file would exceed a resource limit (pixels, decompressed bytes, frames).
+
+    Not a verdict on the file: it was refused before anything large was allocated
+    (spec/parts/limits.md). The message names the limit's settings, since the problem
+    codes of ``verify`` and validation findings carry the message without the hint.
+
+    Attributes:
+        setting: The command-line option of the limit, e.g. ``"--max-pixels"``.
+    """
+
+    code = "SMX015"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        setting: str,
+        hint: str | None = None,
+        path: Path | None = None,
+    ):
+        super().__init__(message, hint=hint, path=path)
+        self.setting = setting
+
+
 class RecordInvalidError(SynthmarkError):
     """A synthmark record fails its schema.
 

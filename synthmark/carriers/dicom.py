@@ -22,6 +22,7 @@ import io
 import os
 import struct
 import warnings
+import zlib
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +51,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
+from synthmark.carriers import limits
 from synthmark.carriers._base import (
     Acknowledgment,
     Carrier,
@@ -258,6 +260,7 @@ class DicomFile(CarrierFile):
             data = handle.read()
             source, size = io.BytesIO(data), len(data)
         dataset = _read_dataset(path, size=size, force=not has_preamble, defer=True, handle=source)
+        _check_declared(dataset, path)
         return cls(path, dataset, has_preamble=has_preamble)
 
     def _full_dataset(self) -> Dataset:
@@ -427,6 +430,11 @@ def _read_dataset(
         if handle is None:
             with path.open("rb") as opened:
                 return _read_dataset(path, size=size, force=force, defer=defer, handle=opened)
+        if _check_deflated(handle, path):
+            # pydicom parses an inflated copy, so offsets are not file offsets and deferred
+            # values could not be re-read from the file: read it whole (zlib detects damage).
+            defer = False
+        handle.seek(0)
         with _quiet() as caught:
             ds = pydicom.dcmread(handle, defer_size=_DEFER_BYTES if defer else None, force=force)
             end = handle.tell()
@@ -444,9 +452,7 @@ def _read_dataset(
     except BaseException as exc:  # pydicom raises many types (InvalidDicomError, EOFError, ...)
         raise CorruptFileError(f"malformed DICOM: {type(exc).__name__}: {exc}", path=path) from exc
     if tsyntax == DeflatedExplicitVRLittleEndian:
-        # pydicom parses an inflated copy, so offsets are not file offsets and deferred
-        # values could not be re-read from the file: read it whole (zlib detects damage).
-        if defer:
+        if defer:  # deflated, but not said so where _check_deflated looks
             return _read_dataset(path, size=size, force=force, defer=False)
         size = end = 1 << 62
     # dcmread seeks over deferred values, so a parse end past EOF means a cut-off value.
@@ -469,6 +475,87 @@ def _read_dataset(
         # force=True makes pydicom "read" almost any bytes; demand something DICOM-like.
         raise CorruptFileError("no SOP Class UID and no Pixel Data: not DICOM", path=path)
     return ds
+
+
+# Explicit VRs with a 4-byte length (PS3.5 Table 7.1-1); all others have 2 bytes.
+_LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
+_DEFLATED = DeflatedExplicitVRLittleEndian.encode("ascii")
+
+
+def _check_deflated(handle: BinaryIO, path: Path) -> bool:
+    """Whether the file meta says Deflated Explicit VR Little Endian; if so, refuse it
+    when its dataset inflates past the limit, counted while streaming, before pydicom
+    inflates it whole into memory (a bomb of a few megabytes inflates to gigabytes).
+
+    The meta group (always explicit VR little endian) is walked here at byte level; what
+    cannot be walked is left to pydicom, which then reports it.
+    """
+    handle.seek(0)
+    head = handle.read(132)
+    pos = 132 if head[128:132] == b"DICM" else 0
+    handle.seek(pos)
+    deflated = False
+    for _ in range(256):  # a meta group has a dozen elements
+        start = handle.read(8)
+        if len(start) < 8:
+            return False
+        group, element = struct.unpack("<HH", start[:4])
+        if group != 0x0002:
+            break
+        vr = start[4:6]
+        if vr in _LONG_VRS:
+            extra = handle.read(4)
+            if len(extra) < 4:
+                return False
+            (length,) = struct.unpack("<I", extra)
+        elif vr.isalpha() and vr.isupper():
+            (length,) = struct.unpack("<H", start[6:8])
+        else:
+            return False  # not explicit VR: not a meta group pydicom would deflate after
+        if length == 0xFFFFFFFF or length > (1 << 20):
+            return False
+        value = handle.read(length)
+        if element == 0x0010:
+            deflated = value.rstrip(b"\x00 ") == _DEFLATED
+        pos += 8 + (4 if vr in _LONG_VRS else 0) + length
+    else:
+        return False
+    if deflated:
+        handle.seek(pos)
+        limits.inflated_size(
+            handle.read, wbits=-zlib.MAX_WBITS, what="the deflated dataset inflates to", path=path
+        )
+    return deflated
+
+
+def _declared_int(ds: Dataset, keyword: str, default: int) -> int:
+    try:
+        value = ds.get(keyword)
+        return default if value is None or value == "" else int(value)
+    except _CONTROL_FLOW:
+        raise
+    except BaseException:  # a malformed value is the decoder's to report
+        return default
+
+
+def _check_declared(ds: Dataset, path: Path) -> None:
+    """Refuse, from the header, pixel data that would decode to more values (rows x
+    columns x frames x samples) or frames than allowed; pydicom's decoders allocate the
+    whole declared array before decoding a byte."""
+    if _PIXEL_DATA not in ds._dict:
+        return
+    with _quiet():
+        rows = _declared_int(ds, "Rows", 0)
+        columns = _declared_int(ds, "Columns", 0)
+        frames = _declared_int(ds, "NumberOfFrames", 1)
+        samples = _declared_int(ds, "SamplesPerPixel", 1)
+    limits.check_frames(frames, what="Number of Frames declares", path=path)
+    limits.check_pixels(
+        (rows, columns, frames, samples),
+        what=f"Rows x Columns x Number of Frames x Samples per Pixel declare "
+        f"{rows} x {columns} x {frames} x {samples} =",
+        path=path,
+    )
 
 
 def _transfer_syntax(ds: Dataset) -> UID:

@@ -31,6 +31,7 @@ from nibabel.nifti1 import Nifti1Header
 from nibabel.nifti2 import Nifti2Header
 from nibabel.volumeutils import array_from_file
 
+from synthmark.carriers import limits
 from synthmark.carriers._base import (
     Acknowledgment,
     Carrier,
@@ -45,6 +46,7 @@ from synthmark.errors import (
     InputNotFoundError,
     InputUnreadableError,
     PixelDecodeError,
+    ResourceLimitError,
     UnsupportedFormatError,
 )
 
@@ -317,15 +319,13 @@ class NiftiFile(CarrierFile):
         """
         try:
             with _open_stream(self.path, self.gzipped) as stream:
-                # mmap only for plain files: the map outlives the stream and stays lazy.
-                raw = array_from_file(
-                    self.shape,
-                    self.dtype,
-                    stream,
-                    self.vox_offset,
-                    order="F",
-                    mmap=False if self.gzipped else "r",
-                )
+                if self.gzipped:
+                    raw = self._inflate_voxels(stream)
+                else:
+                    # mmap for plain files: the map outlives the stream and stays lazy.
+                    raw = array_from_file(
+                        self.shape, self.dtype, stream, self.vox_offset, order="F", mmap="r"
+                    )
         except (OSError, EOFError, zlib.error, ValueError) as exc:
             raise PixelDecodeError(
                 f"cannot read the NIfTI voxel data: {exc}",
@@ -346,6 +346,23 @@ class NiftiFile(CarrierFile):
         return PixelContent(
             array, "i,j,k,t,u,v,w", "MONOCHROME2", self.dtype.itemsize * 8, slope, inter
         )
+
+    def _inflate_voxels(self, stream: io.BufferedIOBase) -> npt.NDArray[np.generic]:
+        """Read the declared voxels from the gzip stream into an array filled as the stream
+        inflates: memory grows with the data actually there, not with what the header
+        declares (a tiny file may declare a gigabyte; nibabel zero-fills it all first)."""
+        stream.seek(self.vox_offset)
+        buffer = np.empty(self.data_nbytes, dtype=np.uint8)  # pages untouched until read
+        view = memoryview(buffer.data)
+        filled = 0
+        while filled < self.data_nbytes:
+            read = stream.readinto(view[filled : filled + _COPY_CHUNK * 16])
+            if not read:
+                raise EOFError(
+                    f"the voxel data are truncated ({filled} of {self.data_nbytes} bytes)"
+                )
+            filled += read
+        return buffer.view(self.dtype).reshape(self.shape, order="F")
 
     def _encode_pixels(self, new_pixels: npt.NDArray[np.generic]) -> bytes:
         names = self.dtype.names
@@ -452,6 +469,13 @@ class NiftiFile(CarrierFile):
                 for chunk in iter(lambda: src.read(_COPY_CHUNK), b""):
                     out.write(chunk)
                     copied += len(chunk)
+                    if self.gzipped:
+                        # Trailing bytes past the declared data are copied too: count them.
+                        limits.check_decompressed(
+                            self.vox_offset + copied,
+                            what="the gzip stream inflates to more than",
+                            path=self.path,
+                        )
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise CorruptFileError(
                 f"the compressed NIfTI stream is corrupt: {exc}", path=self.path
@@ -489,10 +513,11 @@ class NiftiCarrier(Carrier):
             InputUnreadableError: on permission or I/O errors.
             UnsupportedFormatError: for ``.hdr``/``.img`` pairs.
             CorruptFileError: when the header is truncated or malformed.
+            ResourceLimitError: when the declared voxels are over a limit.
         """
         try:
             return cls._open(path)
-        except (CorruptFileError, UnsupportedFormatError, InputUnreadableError):
+        except (CorruptFileError, UnsupportedFormatError, InputUnreadableError, ResourceLimitError):
             raise
         except FileNotFoundError as exc:
             raise InputNotFoundError("no such file", path=path) from exc
@@ -533,6 +558,10 @@ class NiftiCarrier(Carrier):
             vox_offset = int(vox_offset_f)
             if vox_offset < size + 4 or vox_offset > _MAX_HEADER_BYTES:
                 raise CorruptFileError(f"invalid vox_offset {vox_offset}", path=path)
+            if gzipped:
+                limits.check_decompressed(
+                    vox_offset, what="the gzip stream's header declares", path=path
+                )
             block = head[: min(vox_offset, len(head))]
             if vox_offset > len(head):
                 block += _read_exact(stream, vox_offset - len(head))
@@ -548,6 +577,23 @@ class NiftiCarrier(Carrier):
         ndim = int(header["dim"][0])
         if not 1 <= ndim <= 7 or any(n < 1 for n in result.shape):
             raise CorruptFileError(f"invalid image dimensions {result.shape}", path=path)
+        _check_declared(result)
         if not gzipped and os.stat(path).st_size < vox_offset + result.data_nbytes:
             raise CorruptFileError("the voxel data are truncated", path=path)
         return result
+
+
+def _check_declared(image: NiftiFile) -> None:
+    """Refuse, from the header, voxel data over the pixel limit or (gzip) a stream that
+    would inflate past the decompression limit: nibabel reads the declared bytes whole."""
+    samples = len(image.dtype.names) if image.dtype.names is not None else 1
+    dims = " x ".join(str(n) for n in (*image.shape, samples))
+    limits.check_pixels(
+        (*image.shape, samples), what=f"dim x samples declare {dims} =", path=image.path
+    )
+    if image.gzipped:
+        limits.check_decompressed(
+            image.vox_offset + image.data_nbytes,
+            what="the gzip stream must inflate to",
+            path=image.path,
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import struct
 import warnings
@@ -28,6 +29,7 @@ from PIL import (
     UnidentifiedImageError,
 )
 
+from synthmark.carriers import limits
 from synthmark.carriers._base import (
     Acknowledgment,
     Carrier,
@@ -43,6 +45,7 @@ from synthmark.errors import (
     InputNotFoundError,
     InputUnreadableError,
     PixelDecodeError,
+    SynthmarkError,
     UnsupportedFormatError,
 )
 
@@ -107,12 +110,53 @@ _MODES: dict[str, _Mode] = {
 
 @contextlib.contextmanager
 def _quiet_pillow() -> Iterator[None]:
-    """Silence Pillow's warnings: bomb warnings between 1x and 2x the pixel limit are not
-    errors here, and corrupt-tag warnings would otherwise leak to the CLI's stderr."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
-        yield
+    """Silence Pillow's warnings and set its bomb guard to synthmark's pixel limit.
+
+    Pillow warns above ``MAX_IMAGE_PIXELS`` and refuses above twice that; half our limit
+    makes it refuse exactly what our check of the declared size (which also counts
+    samples) refuses, a raised ``--max-pixels`` raises it too, and its warnings are not
+    errors here. Corrupt-tag warnings would otherwise leak to the CLI's stderr. Pillow's
+    limit is a global of the process: it is restored after.
+    """
+    before = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = (limits.current().max_pixels + 1) // 2
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+
+
+_BOMB_SIZE = re.compile(r"\((\d+) pixels\)")
+
+
+def _bomb_error(exc: Image.DecompressionBombError, path: Path) -> SynthmarkError:
+    found = _BOMB_SIZE.search(str(exc))
+    if found is not None:
+        # Pillow refuses only what our own check refuses: say it in our words.
+        try:
+            limits.check_pixels(
+                (int(found.group(1)),), what="the header declares (width x height)", path=path
+            )
+        except SynthmarkError as error:
+            return error
+    return limits.limit_error("max_pixels", f"Pillow's decompression-bomb guard: {exc}", path)
+
+
+def _check_declared(info: _Info, path: Path) -> None:
+    """Refuse, from the header, an image whose first frame (the only one ever decoded)
+    holds more values than allowed, or that has too many frames."""
+    columns, rows = info.size
+    mode = _MODES.get(info.mode)
+    samples = mode.samples if mode is not None else 4  # palettes expand to RGB(A)
+    limits.check_pixels(
+        (rows, columns, samples),
+        what=f"{info.format} header declares {columns} x {rows} x {samples} =",
+        path=path,
+    )
+    limits.check_frames(info.frames, what=f"{info.format} has", path=path)
 
 
 def _has_c2pa(path: Path, image_format: str) -> bool:
@@ -254,6 +298,8 @@ class RasterFile(CarrierFile):
             raise InputNotFoundError("no such file", path=self.path) from exc
         except PermissionError as exc:
             raise InputUnreadableError("permission denied", path=self.path) from exc
+        except Image.DecompressionBombError as exc:
+            raise _bomb_error(exc, self.path) from exc
         except _PILLOW_ERRORS as exc:
             raise PixelDecodeError(
                 f"cannot decode the pixels: {exc}",
@@ -448,14 +494,16 @@ class RasterCarrier(Carrier):
     def open(cls, path: Path) -> RasterFile:
         """Open ``path`` and read its header (Pillow decodes lazily).
 
-        Pillow's decompression-bomb guard stays on: an image of more than twice
-        ``Image.MAX_IMAGE_PIXELS`` is refused as corrupt.
+        The declared size is checked against the resource limits before any pixel is
+        decoded (:mod:`synthmark.carriers.limits`); Pillow's decompression-bomb guard
+        stays on, at the same limit.
 
         Raises:
             InputNotFoundError: when ``path`` does not exist.
             InputUnreadableError: on permission or I/O errors.
             UnsupportedFormatError: when the content is none of PNG, JPEG, TIFF.
             CorruptFileError: when the header is truncated or malformed.
+            ResourceLimitError: when the declared size or frame count is over a limit.
         """
         try:
             with open(path, "rb") as handle:
@@ -481,6 +529,8 @@ class RasterCarrier(Carrier):
                 )
         except PermissionError as exc:
             raise InputUnreadableError("permission denied", path=path) from exc
+        except Image.DecompressionBombError as exc:
+            raise _bomb_error(exc, path) from exc
         except _PILLOW_ERRORS as exc:
             raise _pillow_error(exc, path, "open") from exc
         if info.format != expected:
@@ -488,4 +538,5 @@ class RasterCarrier(Carrier):
                 f"signature says {expected} but Pillow reads {info.format or 'nothing'}",
                 path=path,
             )
+        _check_declared(info, path)
         return RasterFile(path, info)

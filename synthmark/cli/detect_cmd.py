@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from synthmark.cli._options import limited
+
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -30,6 +32,7 @@ import click
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@limited
 def detect(
     paths: tuple[Path, ...], key: Path | None, keyring: Path | None, fpr: float, fmt: str
 ) -> None:

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import click
 
+from synthmark.cli._options import limited
+
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
+@limited
 def inspect(path: Path) -> None:
     """Print the record FILE carries, as JSON (exit 1 when it has none)."""
     from synthmark.api import read_record

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from synthmark.cli._options import keyring_option, trust_option
+from synthmark.cli._options import keyring_option, limit_options, trust_option
 
 if TYPE_CHECKING:
     from synthmark.validation.dask import DaskExecutor
@@ -105,6 +105,7 @@ if TYPE_CHECKING:
     "with --no-cache every shard is recomputed.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@limit_options
 def validate(
     paths: tuple[Path, ...],
     fmt: str,
@@ -129,16 +130,20 @@ def validate(
     shard_size: int | None,
     run_dir: Path | None,
     quiet: bool,
+    max_pixels: int | None,
+    max_decompressed: int | None,
+    max_frames: int | None,
 ) -> None:
     """Validate files and folders: reject unacknowledged synthetic images.
 
     Exit 0 when no error is found (warnings allowed), 1 when errors are found (an
-    unreadable file is a finding), 2 on a usage or configuration error, 70 when synthmark
-    itself failed on a file (a bug, never a verdict).
+    unreadable file, or one over a resource limit, is a finding), 2 on a usage or
+    configuration error, 70 when synthmark itself failed on a file (a bug, never a verdict).
     """
     from dataclasses import replace
 
     from synthmark.carriers.atomic import atomic_write_bytes
+    from synthmark.carriers.limits import resolve as resolve_limits
     from synthmark.cli import EXIT_FINDINGS, EXIT_INTERNAL, exit_with
     from synthmark.errors import ConfigError
     from synthmark.validation.config import apply_table, load_config
@@ -177,6 +182,13 @@ def validate(
         config = replace(config, cache_dir=_cache_dir())
     if changed_since is not None:
         config = replace(config, changed_only=_changed_files(paths, changed_since))
+    # Options, then the environment, then the configuration file (spec/parts/limits.md).
+    given = {
+        "max_pixels": max_pixels,
+        "max_decompressed": max_decompressed,
+        "max_frames": max_frames,
+    }
+    config = replace(config, limits=resolve_limits(config=config.limit_values(), cli=given))
 
     show_progress = not quiet and sys.stderr.isatty() and not os.environ.get("CI")
     with _progress(show_progress) as tick:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from synthmark.cli._options import limited
+
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -25,6 +27,7 @@ import click
     type=click.Path(path_type=Path, dir_okay=False),
     help="Trust file: keys trusted to sign records, C2PA trust anchors (step 7).",
 )
+@limited
 def verify(
     paths: tuple[Path, ...],
     fmt: str,
@@ -34,7 +37,8 @@ def verify(
 ) -> None:
     """Verify the record and content binding of each file (spec section 9).
 
-    Exit 0 when every file verifies, 1 when any fails; an unreadable single file exits 2.
+    Exit 0 when every file verifies, 1 when any fails; a single file that cannot be read or
+    decoded (corrupt, truncated, over a resource limit: spec/parts/limits.md) exits 2.
     """
     from synthmark.api import verify as verify_file
     from synthmark.cli import EXIT_FINDINGS, EXIT_USAGE, exit_with
@@ -71,7 +75,10 @@ def verify(
             )
             for problem in r.problems:
                 click.echo(f"     {problem.code} {problem.severity}: {problem.message}")
-    if len(results) == 1 and not results[0].ok and results[0].format is None:
-        exit_with(EXIT_USAGE)
+    if len(results) == 1 and not results[0].ok:
+        # A file that could not be read or decoded (an SMX error: unreadable, corrupt,
+        # truncated, over a resource limit) got no verdict: 1 would read as one.
+        if results[0].format is None or any(p.code.startswith("SMX") for p in results[0].problems):
+            exit_with(EXIT_USAGE)
     if not all(r.ok for r in results):
         exit_with(EXIT_FINDINGS)

@@ -456,6 +456,23 @@ RULES: tuple[Rule, ...] = (
         "Add the file to `.synthmarkignore` if it is expected.",
         "8",
     ),
+    Rule(
+        "SM904",
+        "file-over-resource-limit",
+        _E,
+        "A file exceeds a resource limit and was not decoded.",
+        "Reports files whose header declares more pixel values or frames, or whose "
+        "compressed data inflate to more bytes, than the limits allow (SMX015). They are "
+        "refused before anything large is allocated, and the run goes on.",
+        "One decompression bomb or absurd declared size would otherwise take down the CI "
+        "runner or gateway for everyone; a file that was not checked must not pass.",
+        "A PNG whose header declares 100000x100000 pixels; a DICOM with Deflated Explicit "
+        "VR Little Endian that inflates to gigabytes; a .nii.gz of zeros.",
+        "If the file is genuine and trusted, raise the limit named in the message "
+        "(`max-pixels`, `max-decompressed`, `max-frames` in synthmark.toml, the "
+        "`--max-...` options, or `SYNTHMARK_MAX_...`); otherwise remove it.",
+        "9 step 1; parts/limits.md",
+    ),
 )
 
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in RULES}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from synthmark.carriers.limits import Limits, config_keys, from_table, resolve
 from synthmark.errors import ConfigError
 from synthmark.rules import RULES, Rule
 from synthmark.validation.report import Severity
@@ -35,6 +36,7 @@ _KEYS = {
     "header-only",
     "trust",
     "required-stages",
+    *config_keys(),
 }
 _STAGES = (
     "data_collection",
@@ -71,6 +73,10 @@ class ValidateConfig:
         changed_only: Dataset-relative paths to check (``--changed-since``); ``None``: all.
         thumbnails: Collect thumbnails of synthetic images (HTML report).
         real_thumbnails: Also collect thumbnails of real images (patient data: opt-in).
+        max_pixels, max_decompressed, max_frames: Resource limits from a configuration file
+            (``max-pixels`` ...; ``None``: not set there); spec/parts/limits.md.
+        limits: The resource limits in effect when the caller resolved them (the CLI: its
+            options, the environment, then the fields above); ``None``: :meth:`resource_limits`.
     """
 
     select: tuple[str, ...] = ("SM",)
@@ -91,7 +97,31 @@ class ValidateConfig:
     changed_only: frozenset[str] | None = None
     thumbnails: bool = False
     real_thumbnails: bool = False
+    max_pixels: int | None = None
+    max_decompressed: int | None = None
+    max_frames: int | None = None
+    limits: Limits | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def resource_limits(self) -> Limits:
+        """The resource limits of the run: :attr:`limits` when set, else the defaults, the
+        configuration file's keys, then the environment (which wins, so that whoever runs
+        the check caps what a dataset's own file may ask for).
+
+        Raises:
+            ConfigError: when an environment variable holds no valid amount.
+        """
+        if self.limits is not None:
+            return self.limits
+        return resolve(config=self.limit_values())
+
+    def limit_values(self) -> dict[str, int | None]:
+        """The limits the configuration sets, by field name (``None`` when unset)."""
+        return {
+            "max_pixels": self.max_pixels,
+            "max_decompressed": self.max_decompressed,
+            "max_frames": self.max_frames,
+        }
 
     def enabled_rules(self) -> list[Rule]:
         """Rules selected and not ignored or switched off."""
@@ -205,6 +235,7 @@ def apply_table(
         if not isinstance(fpr, (int, float)) or not 0 < float(fpr) < 1:
             raise ConfigError(f"{source}: `fpr` must be a number between 0 and 1")
         changes["fpr"] = float(fpr)
+    changes.update(from_table(table, source))
     for key, attr in (("strict", "strict"), ("header-only", "header_only")):
         if key in table:
             if not isinstance(table[key], bool):

@@ -27,8 +27,9 @@ from pathlib import Path
 from stat import S_ISLNK
 from typing import Any, Protocol
 
+from synthmark.carriers.limits import Limits, applied
 from synthmark.carriers.sidecar import SIDECAR_SUFFIX
-from synthmark.errors import SynthmarkError, UnsupportedFormatError
+from synthmark.errors import ResourceLimitError, SynthmarkError, UnsupportedFormatError
 from synthmark.rules import RULES_BY_CODE, Rule
 from synthmark.validation.config import IGNORE_FILE, MANIFEST_FILE, ValidateConfig
 from synthmark.validation.report import (
@@ -193,6 +194,8 @@ class RunSettings:
     real_thumbnails: bool
     single_thread: bool
     trust: Path | None = None
+    #: Resource limits each file is read under; None: those in effect in the process.
+    limits: Limits | None = None
 
 
 _WORKER_KEYS: list[Any] | None = None
@@ -255,7 +258,9 @@ def _inspect_batch(items: list[WalkItem]) -> list[FileFacts]:
 def file_facts(item: WalkItem, settings: RunSettings) -> FileFacts:
     """Gather the facts of one file (runs in a worker). Never raises."""
     try:
-        return _inspect(item, settings)
+        # Per file, not per worker: in-process runs must leave the caller's limits alone.
+        with applied(settings.limits):
+            return _inspect(item, settings)
     except SynthmarkError as exc:
         return FileFacts(item.relative, error_code=exc.code, error_message=exc.message)
     except Exception as exc:  # a bug: reported as such, never as a verdict
@@ -506,7 +511,8 @@ class _Run:
             else:
                 if facts.error_code == INTERNAL_ERROR:
                     self.internal_errors += 1
-                self.add("SM901", path, f"{facts.error_code}: {facts.error_message}")
+                code = "SM904" if facts.error_code == ResourceLimitError.code else "SM901"
+                self.add(code, path, f"{facts.error_code}: {facts.error_message}")
             self._tally(root, path, False, None, manifest)
             return
         self.files += 1
@@ -750,6 +756,7 @@ def validate(
         trust = load_trust(config.trust)  # a bad trust file is a config error, up front
     run = _Run(config, trust)
     manifests = {root: _load_manifest(root) for root in roots}
+    limits = config.resource_limits()  # a bad environment variable fails here, up front
     settings = RunSettings(
         header_only=config.header_only,
         keyring=config.keyring,
@@ -758,6 +765,7 @@ def validate(
         real_thumbnails=config.real_thumbnails,
         single_thread=(config.jobs or os.cpu_count() or 1) > 1,
         trust=config.trust,
+        limits=limits,
     )
     if not config.header_only and config.keyring is not None:
         from synthmark.watermark import load_keyring
@@ -778,6 +786,8 @@ def validate(
                 config.fpr,
                 config.thumbnails,
                 config.real_thumbnails,
+                # A file refused under one limit may read under another.
+                limits.as_dict(),
             ]
         )
         cache = FactsCache(config.cache_dir, fingerprint)

@@ -26,6 +26,7 @@ from synthmark.errors import (
     InputNotFoundError,
     InputUnreadableError,
     PixelDecodeError,
+    ResourceLimitError,
     SynthmarkError,
     UnsupportedFormatError,
 )
@@ -305,7 +306,7 @@ def test_corrupt_and_unsupported(tmp_path: Path) -> None:
         "garbage.png": (good[:8] + bytes(100), CorruptFileError),
         "garbage.jpg": (b"\xff\xd8\xff" + bytes(100), CorruptFileError),
         "garbage.tif": (b"II*\x00" + b"\xff" * 100, CorruptFileError),
-        "bomb.png": (_raw_png(60_000, 60_000, 8, 0, b""), CorruptFileError),
+        "bomb.png": (_raw_png(60_000, 60_000, 8, 0, b""), ResourceLimitError),
     }
     for name, (data, error) in cases.items():
         path = tmp_path / name
